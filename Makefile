@@ -1,0 +1,36 @@
+# aistack: `make run` serves the gateway on the embedded model, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WHEELHOUSE ?= $(HOME)/.cache/aistack/wheels
+LLAMA_VERSION := 0.3.36
+# Portable x86-64 build: AVX2/FMA/F16C, no -march=native. A native build enables ggml's AMX
+# kernels, which segfault on some virtualised Sapphire Rapids hosts.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+PYTEST_ARGS ?=
+
+.PHONY: setup run test bench clean
+
+setup: $(BIN)/.setup-done
+
+$(BIN)/.setup-done: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	@ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "Building llama-cpp-python $(LLAMA_VERSION) from source (about 6 minutes, once)..."; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	    $(BIN)/pip wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION); }
+	$(BIN)/pip install -q --find-links $(WHEELHOUSE) -c constraints.txt -e '.[embedded,dev]'
+	touch $@
+
+run: setup
+	$(BIN)/aistack serve
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/inference.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

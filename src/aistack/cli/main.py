@@ -1,0 +1,49 @@
+"""The `aistack` command. Each command group lives in its own module; this file wires them."""
+
+from __future__ import annotations
+
+import typer
+
+from aistack.cli import chat, config
+from aistack.cli.common import fail, settings
+
+app = typer.Typer(help="aistack: private AI on your own hardware.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(config.app, name="config")
+app.command()(chat.chat)
+app.command()(chat.models)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address. Default: server.host."),
+    port: int = typer.Option(None, help="Port. Default: server.port."),
+) -> None:
+    """Run the OpenAI-compatible gateway."""
+    import uvicorn
+
+    from aistack.container import Container
+    from aistack.gateway.app import create_app
+    from aistack.llm.registry import MissingDependency, UnknownBackend
+    from aistack.logs import configure_logging
+
+    config = settings()
+    configure_logging(config.server.log_level, config.server.log_format)
+    try:
+        container = Container(config)
+        container.llm  # noqa: B018 - fail here, readably, on an unknown or uninstalled backend
+        application = create_app(container)
+    except (MissingDependency, UnknownBackend) as exc:
+        fail(str(exc))
+    uvicorn.run(
+        application,
+        host=host or config.server.host,
+        port=port or config.server.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,108 @@
+"""What the CLI talks to: a running gateway over HTTP, or the backends in this process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from aistack.container import Container
+from aistack.errors import AistackError
+from aistack.llm.protocol import ChatCompletionRequest
+
+
+class ClientError(Exception):
+    """Something the user should read: the gateway's or backend's error message."""
+
+
+class ChatClient(Protocol):
+    def models(self) -> list[dict[str, Any]]: ...
+    def stream_chat(self, body: dict[str, Any]) -> Iterator[str]: ...
+    def close(self) -> None: ...
+
+
+class GatewayClient:
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 300.0):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def _check(self, response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        response.read()
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:300]
+        raise ClientError(f"{self.url} answered {response.status_code}: {message}")
+
+    def models(self) -> list[dict[str, Any]]:
+        try:
+            response = self.http.get("/v1/models")
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach the gateway at {self.url}: {exc}") from None
+        self._check(response)
+        return response.json()["data"]
+
+    def stream_chat(self, body: dict[str, Any]) -> Iterator[str]:
+        try:
+            with self.http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
+                self._check(response)
+                for line in response.iter_lines():
+                    if not line.startswith("data:") or line.endswith("[DONE]"):
+                        continue
+                    chunk = orjson.loads(line[5:])
+                    if "error" in chunk:
+                        raise ClientError(chunk["error"]["message"])
+                    for choice in chunk.get("choices", ()):
+                        if choice["delta"].get("content"):
+                            yield choice["delta"]["content"]
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach the gateway at {self.url}: {exc}") from None
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class InProcessClient:
+    """Runs the configured backend inside the CLI process, on one event loop for its lifetime."""
+
+    def __init__(self, container: Container):
+        self.container = container
+        self.runner = asyncio.Runner()
+        self._run(container.start())
+
+    def _run(self, coro: Any) -> Any:
+        try:
+            return self.runner.run(coro)
+        except AistackError as exc:
+            raise ClientError(exc.message) from None
+
+    def models(self) -> list[dict[str, Any]]:
+        return self._run(self.container.llm.models())
+
+    def stream_chat(self, body: dict[str, Any]) -> Iterator[str]:
+        try:
+            request = ChatCompletionRequest.model_validate({**body, "stream": True})
+        except ValueError as exc:
+            raise ClientError(str(exc)) from None
+        chunks = self.container.llm.chat_stream(request)
+        try:
+            while True:
+                try:
+                    chunk = self._run(anext(chunks))
+                except StopAsyncIteration:
+                    return
+                for choice in chunk.get("choices", ()):
+                    if choice["delta"].get("content"):
+                        yield choice["delta"]["content"]
+        finally:
+            self.runner.run(chunks.aclose())
+
+    def close(self) -> None:
+        self.runner.run(self.container.close())
+        self.runner.close()

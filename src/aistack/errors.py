@@ -1,0 +1,108 @@
+"""Errors that reach a user. Each carries the HTTP status and OpenAI error fields it maps to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AistackError(Exception):
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(AistackError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class AuthenticationFailed(AistackError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class ModelNotFound(AistackError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+    def __init__(self, model: str, known: list[str]):
+        super().__init__(
+            f"The model '{model}' does not exist. Available models: {', '.join(known) or 'none'}.",
+            param="model",
+        )
+
+
+class PayloadTooLarge(AistackError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class QueueFull(AistackError):
+    status = 429
+    type = "rate_limit_error"
+    code = "queue_full"
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class BackendUnavailable(AistackError):
+    status = 503
+    type = "server_error"
+    code = "backend_unavailable"
+
+
+class UpstreamError(AistackError):
+    """The upstream could not be reached, or answered with a server error."""
+
+    status = 502
+    type = "upstream_error"
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class UpstreamRejected(AistackError):
+    """The upstream answered 4xx: pass its status and message through to the client."""
+
+    def __init__(self, status: int, message: str, *, type: str, param: str | None, code: str | None):
+        super().__init__(message, param=param, code=code)
+        self.status = status
+        self.type = type

@@ -1,0 +1,36 @@
+"""The gateway's app factory: create_app(container) -> FastAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+import aistack
+from aistack.container import Container
+from aistack.gateway.auth import APIKeyAuth
+from aistack.gateway.errors import install_error_handlers
+from aistack.gateway.middleware import GatewayMiddleware
+from aistack.gateway.routers import health, openai
+
+
+def create_app(container: Container) -> FastAPI:
+    settings = container.settings
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await container.start()
+        try:
+            yield
+        finally:
+            await container.close()
+
+    app = FastAPI(title="aistack gateway", version=aistack.__version__, lifespan=lifespan)
+    app.state.container = container
+    auth = APIKeyAuth([key.get_secret_value() for key in settings.server.api_keys])
+    app.include_router(health.router)
+    app.include_router(openai.router, dependencies=[Depends(auth)])
+    install_error_handlers(app)
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes)
+    return app

@@ -1,0 +1,58 @@
+"""Every error leaves the gateway in the OpenAI shape: {"error": {message, type, param, code}}."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from aistack.gateway.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from aistack.errors import AistackError, InvalidRequest
+
+STATUS_TYPES = {401: "authentication_error", 404: "invalid_request_error", 405: "invalid_request_error"}
+
+
+def error_response(error: AistackError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
+
+
+def validation_error(errors: Sequence[Any]) -> InvalidRequest:
+    """Malformed JSON and invalid parameters, as one 400 naming the first bad field."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        detail = next(e for e in errors if e.get("type") == "json_invalid")
+        where = detail.get("ctx", {}).get("error", "")
+        return InvalidRequest(f"We could not parse the JSON body of your request: {where}".rstrip(": "))
+    parts, first_param = [], None
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+        param = ".".join(loc) or None
+        first_param = first_param or param
+        parts.append(f"{param or 'body'}: {e.get('msg')}")
+    return InvalidRequest("Invalid request: " + "; ".join(parts), param=first_param)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AistackError)
+    async def _aistack(_: Request, exc: AistackError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_error(exc.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        error = AistackError(str(exc.detail))
+        error.status = exc.status_code
+        error.type = STATUS_TYPES.get(exc.status_code, "invalid_request_error")
+        return error_response(error)
+
+
+def stream_error_event(error: AistackError | Exception) -> dict[str, Any]:
+    """The SSE event sent when a stream fails after it started."""
+    if isinstance(error, AistackError):
+        return error.body()
+    return AistackError(f"generation failed: {error}").body()

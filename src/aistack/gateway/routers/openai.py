@@ -1,0 +1,88 @@
+"""The OpenAI-compatible API: chat completions, completions, models."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from aistack.gateway.responses import JSONResponse
+
+from aistack.errors import InvalidRequest, ModelNotFound
+from aistack.gateway.errors import validation_error
+from aistack.gateway.middleware import request_log
+from aistack.gateway.streaming import sse_response
+from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest, SamplingParams, StreamOptions
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+Body = TypeVar("Body", bound=SamplingParams)
+
+
+async def parse(http: Request, model: type[Body]) -> Body:
+    """The JSON body as `model`, whatever Content-Type the client sent (curl -d sends a form)."""
+    try:
+        data = orjson.loads(await http.body())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
+
+
+def _llm(request: Request) -> Any:
+    return request.app.state.container.llm
+
+
+def _start(http: Request, body: SamplingParams) -> tuple[dict[str, Any], bool]:
+    access = request_log(http.scope)
+    access["model"] = body.model
+    access["stream"] = body.stream
+    wants_usage = body.include_usage
+    if body.stream:
+        body.stream_options = StreamOptions(include_usage=True)
+    return access, wants_usage
+
+
+def _finish(access: dict[str, Any], result: dict[str, Any]) -> JSONResponse:
+    access.update(result.get("usage") or {})
+    choices = result.get("choices") or [{}]
+    access["finish_reason"] = choices[0].get("finish_reason")
+    return JSONResponse(result)
+
+
+@router.post("/chat/completions")
+async def chat_completions(http: Request) -> Any:
+    body = await parse(http, ChatCompletionRequest)
+    access, wants_usage = _start(http, body)
+    llm = _llm(http)
+    if body.stream:
+        return await sse_response(llm.chat_stream(body), access, wants_usage)
+    return _finish(access, await llm.chat(body))
+
+
+@router.post("/completions")
+async def completions(http: Request) -> Any:
+    body = await parse(http, CompletionRequest)
+    access, wants_usage = _start(http, body)
+    llm = _llm(http)
+    if body.stream:
+        return await sse_response(llm.complete_stream(body), access, wants_usage)
+    return _finish(access, await llm.complete(body))
+
+
+@router.get("/models")
+async def list_models(http: Request) -> JSONResponse:
+    return JSONResponse({"object": "list", "data": await _llm(http).models()})
+
+
+@router.get("/models/{model_id:path}")
+async def get_model(model_id: str, http: Request) -> JSONResponse:
+    models = await _llm(http).models()
+    for model in models:
+        if model["id"] == model_id:
+            return JSONResponse(model)
+    raise ModelNotFound(model_id, [m["id"] for m in models])

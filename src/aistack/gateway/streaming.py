@@ -1,0 +1,70 @@
+"""Server-sent events for OpenAI streams, started only once the first chunk exists, so that
+errors before it (unknown model, context too long, queue full) are ordinary HTTP errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi.responses import StreamingResponse
+
+from aistack.gateway.errors import stream_error_event
+
+log = logging.getLogger("aistack.gateway")
+DONE = b"data: [DONE]\n\n"
+
+
+def sse(data: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+async def sse_response(
+    chunks: AsyncIterator[dict[str, Any]], access: dict[str, Any], include_usage: bool
+) -> StreamingResponse:
+    """Pull the first chunk now (raising errors as HTTP errors), then stream the rest.
+
+    The backend is always asked for usage so the access log has exact tokens; the usage chunk
+    reaches the client only when it asked for it."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await chunks.aclose()
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            pending = [first] if first is not None else []
+            async for chunk in _chain(pending, chunks):
+                if chunk.get("usage"):
+                    access.update(chunk["usage"])
+                    if not include_usage and not chunk.get("choices"):
+                        continue
+                for choice in chunk.get("choices") or ():
+                    if choice.get("finish_reason"):
+                        access["finish_reason"] = choice["finish_reason"]
+                yield sse(chunk)
+            finished = True
+            yield DONE
+        except Exception as exc:  # a failure mid-stream: tell the client, keep serving
+            log.warning("stream failed: %s", exc)
+            access["finish_reason"] = "error"
+            yield sse(stream_error_event(exc))
+        finally:
+            if not finished and "finish_reason" not in access:
+                access["finish_reason"] = "cancelled"
+            await chunks.aclose()
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _chain(first: list[dict[str, Any]], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for chunk in first:
+        yield chunk
+    async for chunk in rest:
+        yield chunk

