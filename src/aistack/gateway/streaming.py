@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import orjson
 from fastapi.responses import StreamingResponse
 
@@ -57,7 +58,10 @@ async def sse_response(
         finally:
             if not finished and "finish_reason" not in access:
                 access["finish_reason"] = "cancelled"
-            await chunks.aclose()
+            # On a disconnect this scope is cancelled, and anyio would cancel every await in the
+            # backend's cleanup too; shield it so generation is told to stop.
+            with anyio.CancelScope(shield=True):
+                await chunks.aclose()
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

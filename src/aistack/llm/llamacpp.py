@@ -10,7 +10,7 @@ import asyncio
 import codecs
 import importlib.metadata
 import json
-import threading
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from aistack.llm.stops import StopMatcher
 from aistack.settings import Settings
 from aistack.settings.model import LlamaCppModel
 
+log = logging.getLogger("aistack.llm.llamacpp")
 DEFAULT_TEMPERATURE = 0.8  # llama.cpp's default; OpenAI's 1.0 derails small models
 
 
@@ -127,9 +128,9 @@ def generate_text(
     max_tokens: int,
     grammar: LlamaGrammar | None,
     stats: Generation,
-    stop_event: threading.Event,
 ) -> Iterator[str]:
-    """Blocking token loop on the model's worker thread: yields text, fills `stats`."""
+    """Blocking token loop on the model's worker thread: yields text, fills `stats`.
+    Closing the iterator (the client went away) stops generation after the current token."""
     llama = model.llama
     if request.seed is not None:
         llama.set_seed(request.seed)
@@ -159,9 +160,11 @@ def generate_text(
                 return
             if stats.completion_tokens >= max_tokens:
                 break
-            if stop_event.is_set():
-                stats.finish_reason = "cancelled"
-                return
+    except GeneratorExit:
+        stats.finish_reason = "cancelled"
+        log.info("generation cancelled", extra={"fields": {
+            "model": model.name, "completion_tokens": stats.completion_tokens}})
+        raise
     finally:
         tokens.close()
     rest = matcher.push(decoder.decode(b"", final=True))
@@ -226,9 +229,9 @@ class LlamaCppBackend(GeneratingBackend):
         stats = Generation(prompt_tokens=len(prompt_tokens))
         async with model.queue.turn():
             pieces = model.queue.stream(
-                lambda stop: generate_text(
+                lambda: generate_text(
                     model, prompt_tokens, request, request.stop_list() + template_stops,
-                    max_tokens, grammar, stats, stop,
+                    max_tokens, grammar, stats,
                 )
             )
             async with aclosing(pieces):

@@ -52,27 +52,29 @@ class ModelQueue:
         finally:
             self._lock.release()
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
-
-    async def stream(self, make_iterator: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
+    async def stream(self, make_iterator: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
         """Run a blocking iterator on the worker thread and yield its items as they come.
 
-        The iterator gets a stop event; closing this async iterator sets it, so generation ends
-        after the current token."""
+        Closing this async iterator makes the worker close the blocking one after its current
+        item, so generation ends after the current token."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
 
         def produce() -> None:
+            iterator: Iterator[T] | None = None
             try:
-                for item in make_iterator(stop):
+                iterator = make_iterator()
+                for item in iterator:
                     loop.call_soon_threadsafe(items.put_nowait, item)
                     if stop.is_set():
                         break
             except BaseException as exc:  # handed to the consumer, raised there
                 loop.call_soon_threadsafe(items.put_nowait, exc)
             finally:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()  # a generator stopped early runs its cleanup here, on this thread
                 loop.call_soon_threadsafe(items.put_nowait, _DONE)
 
         loop.run_in_executor(self.executor, produce)

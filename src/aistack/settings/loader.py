@@ -79,12 +79,17 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """AISTACK_A__B=value becomes {"a": {"b": value}}; values starting with [ or { are YAML."""
+    """AISTACK_A__B=value becomes {"a": {"b": value}}; values starting with [ or { are YAML.
+
+    Only names whose first part is a top-level field count (AISTACK_HOME, AISTACK_SERVER__PORT);
+    others, such as AISTACK_LLM_THREADS, are free for ${VAR} expansion in YAML."""
     tree: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name in LOADER_VARIABLES:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
+        if path[0] not in Settings.model_fields:
+            continue
         value: Any = yaml.safe_load(raw) if raw.strip()[:1] in ("[", "{") else raw
         node = tree
         for part in path[:-1]:

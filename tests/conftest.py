@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servers import ServerProcess, start_gateway
+
+
+@pytest.fixture(scope="session")
+def embedded_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """`aistack serve` on the embedded SmolLM2 model, shared by the integration tests."""
+    server = start_gateway({}, tmp_path_factory.mktemp("embedded"), "embedded")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def model_path() -> str:
+    from aistack.llm.llamacpp import bundled_model_path
+
+    return str(bundled_model_path())
+
+
+@pytest.fixture
+def settings_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty settings folder, and no AISTACK_* variables from the caller's shell."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AISTACK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AISTACK_SETTINGS_DIR", str(tmp_path))
+    return tmp_path

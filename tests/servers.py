@@ -1,0 +1,78 @@
+"""Real servers for tests, started on free loopback ports (vLLM's RemoteOpenAIServer pattern):
+start, poll a readiness URL, hand out the address, stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, args: list[str], port: int, ready_path: str, env: dict[str, str] | None = None,
+                 log: Path | None = None, timeout: float = 60.0):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log or Path(f"/tmp/aistack-test-server-{port}.log")
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(args, env={**os.environ, **(env or {})},
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_ready(ready_path, timeout)
+
+    def _wait_ready(self, path: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + path, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def start_gateway(env: dict[str, str], tmp: Path, name: str = "gateway") -> ServerProcess:
+    port = free_port()
+    base = {"AISTACK_PROFILES": "test", "AISTACK_HOME": str(tmp / "home"),
+            "AISTACK_SETTINGS_DIR": str(tmp), "AISTACK_SERVER__PORT": str(port)}
+    return ServerProcess([str(BIN / "aistack"), "serve"], port, "/ready", {**base, **env},
+                         log=tmp / f"{name}.log")
+
+
+def start_llama_cpp_server(model_path: str, tmp: Path) -> ServerProcess:
+    """llama-cpp-python's own OpenAI-compatible server: a peer nobody here wrote."""
+    port = free_port()
+    args = [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
+            "--port", str(port), "--n_ctx", "1024", "--n_threads", "1",
+            "--model_alias", "smollm2-upstream"]
+    return ServerProcess(args, port, "/v1/models", log=tmp / "llama_cpp_server.log")

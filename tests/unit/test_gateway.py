@@ -1,0 +1,169 @@
+"""Gateway control flow on the fake backend: auth, limits, errors, queueing, request ids, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from aistack.container import Container
+from aistack.gateway.app import create_app
+from aistack.settings.model import FakeLLMSettings, LLMSettings, ServerSettings, Settings
+
+pytestmark = [pytest.mark.unit, pytest.mark.anyio]
+CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hello there"}]}
+
+
+def make_settings(**server: Any) -> Settings:
+    fake = FakeLLMSettings(reply="one two three", delay=0.0, max_queue=1)
+    return Settings(server=ServerSettings(**server), llm=LLMSettings(backend="fake", fake=fake))
+
+
+async def client_for(settings: Settings) -> tuple[httpx.AsyncClient, Container]:
+    container = Container(settings)
+    await container.start()
+    app = create_app(container)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t"), container
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    http, container = await client_for(make_settings())
+    yield http
+    await container.close()
+
+
+def assert_openai_error(response: httpx.Response, status: int, **fields: Any) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    for key, value in fields.items():
+        assert error[key] == value, error
+    return error
+
+
+async def test_chat_returns_openai_shape_with_usage(client: httpx.AsyncClient) -> None:
+    body = (await client.post("/v1/chat/completions", json=CHAT)).json()
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "one two three"}
+    assert body["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
+
+
+async def test_stream_sends_usage_only_when_asked(client: httpx.AsyncClient) -> None:
+    def events(text: str) -> list[Any]:
+        return [line[6:] for line in text.splitlines() if line.startswith("data: ")]
+
+    plain = events((await client.post("/v1/chat/completions", json={**CHAT, "stream": True})).text)
+    assert plain[-1] == "[DONE]"
+    chunks = [orjson.loads(e) for e in plain[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "one two three"
+    assert all("usage" not in c for c in chunks)
+
+    asked = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    last = orjson.loads(events((await client.post("/v1/chat/completions", json=asked)).text)[-2])
+    assert last["choices"] == [] and last["usage"]["completion_tokens"] == 3
+
+
+async def test_completions_and_models(client: httpx.AsyncClient) -> None:
+    body = (await client.post("/v1/completions", json={"model": "fake", "prompt": "say"})).json()
+    assert body["object"] == "text_completion" and body["choices"][0]["text"] == "one two three"
+    models = (await client.get("/v1/models")).json()
+    assert models["object"] == "list" and [m["id"] for m in models["data"]] == ["fake"]
+    assert (await client.get("/v1/models/fake")).json()["id"] == "fake"
+    assert_openai_error(await client.get("/v1/models/nope"), 404, code="model_not_found")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param", "needle"),
+    [
+        (b"{bad json", 400, None, "could not parse the JSON body"),
+        (b"[1, 2]", 400, None, "must be a JSON object"),
+        (orjson.dumps({"model": "fake", "messages": []}), 400, "messages", "at least 1 item"),
+        (orjson.dumps({"model": "fake"}), 400, "messages", "Field required"),
+        (orjson.dumps({**CHAT, "temperature": 5}), 400, "temperature", "less than or equal to 2"),
+        (orjson.dumps({**CHAT, "n": 2}), 400, "n", "less than or equal to 1"),
+        (orjson.dumps({**CHAT, "model": "nope"}), 404, "model", "'nope' does not exist. Available models: fake"),
+    ],
+)
+async def test_bad_input_gets_the_documented_error_and_the_server_keeps_serving(
+    client: httpx.AsyncClient, body: bytes, status: int, param: str | None, needle: str
+) -> None:
+    error = assert_openai_error(await client.post("/v1/chat/completions", content=body), status, param=param)
+    assert needle in error["message"]
+    assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200
+
+
+async def test_oversized_body_gets_413_with_or_without_content_length() -> None:
+    http, container = await client_for(make_settings(max_body_bytes=2048))
+    big = {**CHAT, "messages": [{"role": "user", "content": "x" * 5000}]}
+    assert_openai_error(await http.post("/v1/chat/completions", json=big), 413, code="request_too_large")
+
+    async def chunked() -> AsyncIterator[bytes]:
+        data = orjson.dumps(big)
+        for i in range(0, len(data), 1000):
+            yield data[i : i + 1000]
+
+    assert_openai_error(await http.post("/v1/chat/completions", content=chunked()), 413)
+    small = orjson.dumps(CHAT)
+
+    async def small_chunked() -> AsyncIterator[bytes]:
+        yield small
+
+    assert (await http.post("/v1/chat/completions", content=small_chunked())).status_code == 200
+    await container.close()
+
+
+async def test_api_keys_from_settings_and_file(tmp_path) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("from-file\n")
+    settings = make_settings(api_keys=[SecretStr("inline")], api_keys_file=key_file)
+    http, container = await client_for(settings)
+    assert_openai_error(await http.get("/v1/models"), 401, type="authentication_error")
+    wrong = await http.get("/v1/models", headers={"Authorization": "Bearer wrong"})
+    assert_openai_error(wrong, 401, code="invalid_api_key")
+    for key in ("inline", "from-file"):
+        assert (await http.get("/v1/models", headers={"Authorization": f"Bearer {key}"})).status_code == 200
+    assert (await http.get("/health")).status_code == 200  # probes need no key
+    await container.close()
+
+
+async def test_full_queue_answers_429_with_retry_after() -> None:
+    settings = make_settings()
+    settings.llm.fake.delay = 0.2  # 3 tokens: 0.6 s per request; one runs, one waits (max_queue 1)
+    http, container = await client_for(settings)
+    responses = await asyncio.gather(*(http.post("/v1/chat/completions", json=CHAT) for _ in range(3)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 200, 429]
+    rejected = next(r for r in responses if r.status_code == 429)
+    assert rejected.headers["retry-after"] == "1"
+    assert_openai_error(rejected, 429, type="rate_limit_error", code="queue_full")
+    await container.close()
+
+
+async def test_request_id_is_returned_and_logged(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="aistack.access")
+    given = await client.post("/v1/chat/completions", json=CHAT, headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    generated = await client.get("/v1/models")
+    assert len(generated.headers["x-request-id"]) == 32
+    line = next(r.fields for r in caplog.records if r.fields.get("request_id") == "abc-123")
+    assert line["model"] == "fake" and line["status"] == 200
+    assert line["prompt_tokens"] == 2 and line["completion_tokens"] == 3
+    assert line["latency_ms"] >= 0 and line["path"] == "/v1/chat/completions"
+
+
+async def test_streamed_tokens_are_logged_even_when_usage_not_asked(client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="aistack.access")
+    await client.post("/v1/chat/completions", json={**CHAT, "stream": True}, headers={"X-Request-ID": "s1"})
+    line = next(r.fields for r in caplog.records if r.fields.get("request_id") == "s1")
+    assert line["completion_tokens"] == 3 and line["finish_reason"] == "stop"
+
+
+async def test_ready_reports_the_backend(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/ready")).json() == {"status": "ready", "llm": {"backend": "fake"}}
