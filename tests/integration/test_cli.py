@@ -1,0 +1,62 @@
+"""The CLI as a user runs it: against a running gateway (--url) and in process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from servers import ServerProcess
+
+pytestmark = pytest.mark.integration
+AISTACK = str(Path(sys.executable).parent / "aistack")
+
+
+def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}
+    return subprocess.run([AISTACK, *args], capture_output=True, text=True, timeout=120, input=stdin,
+                          env={**clean, "AISTACK_PROFILES": "test", "COLUMNS": "120", **(env or {})})
+
+
+def test_models_and_one_prompt_through_the_gateway(embedded_gateway: ServerProcess) -> None:
+    listed = run("models", "--url", embedded_gateway.url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [m["id"] for m in json.loads(listed.stdout)] == ["smollm2-135m-instruct"]
+    answer = run("chat", "Say hi.", "--url", embedded_gateway.url, "--max-tokens", "8", "-t", "0")
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.strip()
+
+
+def test_interactive_chat_in_process_keeps_history() -> None:
+    session = run("chat", "--max-tokens", "6", "-t", "0", stdin="Hello\n/reset\nWhat is 2+2?\n/exit\n")
+    assert session.returncode == 0, session.stderr
+    assert "chatting with smollm2-135m-instruct" in session.stdout
+    assert session.stdout.count("you>") == 4
+
+
+def test_unreachable_gateway_is_a_message_not_a_traceback() -> None:
+    result = run("models", "--url", "http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "cannot reach the gateway at http://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_show_masks_secrets_and_bad_config_exits_2(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("top-secret")
+    shown = run("config", "show", "--json", env={"AISTACK_LLM__OPENAI__API_KEY_FILE": str(key),
+                                                 "AISTACK_SERVER__API_KEYS": "[k1]"})
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["llm"]["openai"]["api_key"] == "**********" and data["server"]["api_keys"] == ["**********"]
+    assert "top-secret" not in shown.stdout and "k1" not in shown.stdout
+    assert data["llm"]["llamacpp"]["models"]["smollm2-135m-instruct"]["n_ctx"] == 1024  # test profile
+    bad = run("config", "show", env={"AISTACK_SERVER__PORT": "http"})
+    assert bad.returncode == 2
+    assert "server.port: Input should be a valid integer" in bad.stderr
+    serve = run("serve", env={"AISTACK_LLM__BACKEND": "ollama"})
+    assert serve.returncode == 2 and "llm.backend" in serve.stderr and "Traceback" not in serve.stderr
