@@ -134,3 +134,21 @@ def test_client_disconnect_stops_generation(sdk: openai.OpenAI, embedded_gateway
     assert cancelled is not None, "the backend never stopped generating"
     assert cancelled["completion_tokens"] < 150
     assert access is not None and access["finish_reason"] == "cancelled"
+
+
+def test_full_model_queue_answers_429_and_the_rest_complete(embedded_gateway: ServerProcess) -> None:
+    """The test profile lets 4 requests wait behind the running one: of 8 at once, 3 get 429."""
+    import asyncio
+
+    async def burst() -> list[httpx.Response]:
+        body = {"model": MODEL, "prompt": "1, 2, 3,", "max_tokens": 24, "temperature": 0}
+        async with httpx.AsyncClient(base_url=embedded_gateway.url, timeout=60) as client:
+            return await asyncio.gather(*(client.post("/v1/completions", json=body) for _ in range(8)))
+
+    responses = asyncio.run(burst())
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 5 + [429] * 3, statuses
+    rejected = next(r for r in responses if r.status_code == 429)
+    assert rejected.headers["retry-after"] == "1" and rejected.json()["error"]["code"] == "queue_full"
+    texts = {r.json()["choices"][0]["text"] for r in responses if r.status_code == 200}
+    assert len(texts) == 1  # serialised greedy runs give the same answer

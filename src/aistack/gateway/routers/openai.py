@@ -54,24 +54,25 @@ def _finish(access: dict[str, Any], result: dict[str, Any]) -> JSONResponse:
     return JSONResponse(result)
 
 
-@router.post("/chat/completions")
-async def chat_completions(http: Request) -> Any:
-    body = await parse(http, ChatCompletionRequest)
+async def _generate(http: Request, kind: type[SamplingParams]) -> Any:
+    body = await parse(http, kind)
     access, wants_usage = _start(http, body)
     llm = _llm(http)
+    chat = kind is ChatCompletionRequest
     if body.stream:
-        return await sse_response(llm.chat_stream(body), access, wants_usage)
-    return _finish(access, await llm.chat(body))
+        chunks = llm.chat_stream(body) if chat else llm.complete_stream(body)
+        return await sse_response(chunks, access, wants_usage)
+    return _finish(access, await (llm.chat(body) if chat else llm.complete(body)))
+
+
+@router.post("/chat/completions")
+async def chat_completions(http: Request) -> Any:
+    return await _generate(http, ChatCompletionRequest)
 
 
 @router.post("/completions")
 async def completions(http: Request) -> Any:
-    body = await parse(http, CompletionRequest)
-    access, wants_usage = _start(http, body)
-    llm = _llm(http)
-    if body.stream:
-        return await sse_response(llm.complete_stream(body), access, wants_usage)
-    return _finish(access, await llm.complete(body))
+    return await _generate(http, CompletionRequest)
 
 
 @router.get("/models")

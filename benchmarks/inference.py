@@ -1,0 +1,185 @@
+"""Inference benchmarks, appended to docs/benchmarks.md.
+
+1. Embedded model: decode tokens/s and time to first token, streamed through the gateway over
+   HTTP, against llama_cpp called directly in this process. Same prompt, max_tokens, greedy; the
+   two are measured in alternating rounds so machine noise hits both alike.
+2. Gateway overhead: latency of client -> gateway -> upstream minus client -> upstream, p50 and
+   p95, at 1 and 16 concurrent clients. The upstream is a stub that answers at once, so the
+   difference is the gateway's own cost.
+
+    python benchmarks/inference.py [--rounds 5] [--max-tokens 128] [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from servers import ServerProcess, free_port, start_gateway  # noqa: E402
+
+PROMPT = "1, 2, 3, 4, 5,"  # greedy SmolLM2 keeps counting: every run reaches max_tokens
+MODEL = "smollm2-135m-instruct"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def direct_run(llama, max_tokens: int) -> tuple[float, float, int]:
+    start = time.perf_counter()
+    first = last = 0.0
+    count = 0
+    for _ in llama.create_completion(PROMPT, max_tokens=max_tokens, temperature=0, stream=True):
+        last = time.perf_counter()
+        first = first or last
+        count += 1
+    return first - start, (count - 1) / (last - first), count
+
+
+def gateway_run(url: str, max_tokens: int) -> tuple[float, float, int]:
+    body = {"model": MODEL, "prompt": PROMPT, "max_tokens": max_tokens, "temperature": 0,
+            "stream": True, "stream_options": {"include_usage": True}}
+    start = time.perf_counter()
+    first = last = 0.0
+    count = tokens = 0
+    with httpx.stream("POST", url + "/v1/completions", json=body, timeout=120) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = orjson.loads(line[6:])
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+            if chunk["choices"] and chunk["choices"][0]["text"]:
+                last = time.perf_counter()
+                first = first or last
+                count += 1
+    return first - start, (count - 1) / (last - first), tokens
+
+
+def embedded(rounds: int, max_tokens: int, threads: int) -> list[str]:
+    from llama_cpp import Llama
+
+    from aistack.llm.llamacpp import bundled_model_path
+
+    tmp = Path(tempfile.mkdtemp())
+    env = {"AISTACK_LLM_THREADS": str(threads), "AISTACK_PROFILES": ""}
+    gateway = start_gateway(env, tmp, "bench-embedded")
+    llama = Llama(str(bundled_model_path()), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
+                  n_batch=256, verbose=False)
+    direct, via = [], []
+    try:
+        direct_run(llama, 8), gateway_run(gateway.url, 8)  # warm-up
+        for _ in range(rounds):
+            direct.append(direct_run(llama, max_tokens))
+            via.append(gateway_run(gateway.url, max_tokens))
+    finally:
+        gateway.stop()
+    d_ttft, d_tps = statistics.median(r[0] for r in direct), statistics.median(r[1] for r in direct)
+    g_ttft, g_tps = statistics.median(r[0] for r in via), statistics.median(r[1] for r in via)
+    assert all(r[2] == max_tokens for r in via), "a gateway run stopped before max_tokens"
+    return [
+        f"Embedded SmolLM2-135M Q4_1, {threads} thread(s), prompt `{PROMPT}`, {max_tokens} tokens greedy, "
+        f"median of {rounds} alternating rounds:",
+        "",
+        "| path | decode tokens/s | time to first token |",
+        "|---|---|---|",
+        f"| llama_cpp direct (in process) | {d_tps:.1f} | {d_ttft * 1000:.1f} ms |",
+        f"| gateway, HTTP streaming | {g_tps:.1f} | {g_ttft * 1000:.1f} ms |",
+        f"| ratio gateway / direct | **{g_tps / d_tps:.3f}x** (target >= 0.95) | +{(g_ttft - d_ttft) * 1000:.1f} ms |",
+    ]
+
+
+async def load(url: str, concurrency: int, total: int) -> list[float]:
+    body = orjson.dumps({"model": "stub", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16})
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        async def worker(n: int) -> None:
+            for _ in range(n):
+                start = time.perf_counter()
+                response = await client.post("/v1/chat/completions", content=body,
+                                             headers={"Content-Type": "application/json"})
+                latencies.append(time.perf_counter() - start)
+                assert response.status_code == 200, response.text
+
+        await asyncio.gather(*(worker(total // concurrency) for _ in range(concurrency)))
+    return latencies
+
+
+def overhead(requests: int) -> list[str]:
+    tmp = Path(tempfile.mkdtemp())
+    port = free_port()
+    stub = ServerProcess([sys.executable, str(ROOT / "benchmarks" / "stub_upstream.py"), str(port)], port,
+                         "/v1/models", log=tmp / "stub.log")
+    gateway = start_gateway({"AISTACK_LLM__BACKEND": "openai", "AISTACK_PROFILES": "",
+                             "AISTACK_LLM__OPENAI__BASE_URL": stub.url + "/v1",
+                             "AISTACK_SERVER__LOG_LEVEL": "warning"}, tmp, "bench-gateway")
+    lines = ["Gateway overhead: non-streaming chat to a stub upstream that answers at once; "
+             f"{requests} requests per cell after 200 warm-up; client, gateway and stub share the machine:", "",
+             "| clients | direct p50 | direct p95 | via gateway p50 | via gateway p95 | added p50 | added p95 |",
+             "|---|---|---|---|---|---|---|"]
+    try:
+        for concurrency in (1, 16):
+            asyncio.run(load(stub.url, concurrency, 200))
+            asyncio.run(load(gateway.url, concurrency, 200))
+            direct, via = [], []
+            for _ in range(2):  # alternate halves so drift hits both
+                direct += asyncio.run(load(stub.url, concurrency, requests // 2))
+                via += asyncio.run(load(gateway.url, concurrency, requests // 2))
+            cells = [percentile(direct, 50), percentile(direct, 95), percentile(via, 50), percentile(via, 95)]
+            added = [cells[2] - cells[0], cells[3] - cells[1]]
+            lines.append(f"| {concurrency} | " + " | ".join(f"{v * 1000:.2f} ms" for v in cells + added) + " |")
+    finally:
+        gateway.stop()
+        stub.stop()
+    lines.append("")
+    lines.append("Targets: added p50 <= 2 ms and p95 <= 10 ms at 16 clients.")
+    return lines
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, commit {commit}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-append", action="store_true")
+    args = parser.parse_args()
+    lines = [f"## inference.py, {datetime.date.today()}", "", f"Machine: {machine()}.", ""]
+    lines += embedded(args.rounds, args.max_tokens, args.threads) + [""]
+    lines += overhead(args.requests) + [""]
+    report = "\n".join(lines)
+    print(report)
+    if not args.no_append:
+        out = ROOT / "docs" / "benchmarks.md"
+        if not out.exists():
+            out.write_text("# Benchmarks\n\nResults appended by the scripts in `benchmarks/`.\n\n")
+        with out.open("a") as handle:
+            handle.write(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
