@@ -17,6 +17,7 @@ import asyncio
 import datetime
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -52,22 +53,38 @@ def direct_run(llama, max_tokens: int) -> tuple[float, float, int]:
 
 
 def gateway_run(url: str, max_tokens: int) -> tuple[float, float, int]:
-    body = {"model": MODEL, "prompt": PROMPT, "max_tokens": max_tokens, "temperature": 0,
-            "stream": True, "stream_options": {"include_usage": True}}
-    start = time.perf_counter()
+    """Stream through the gateway on a raw socket: the request leaves in one write (httpx writes
+    headers and body apart, and the delayed ACK that follows adds about 20 ms to its TTFT)."""
+    body = orjson.dumps({"model": MODEL, "prompt": PROMPT, "max_tokens": max_tokens, "temperature": 0,
+                         "stream": True, "stream_options": {"include_usage": True}})
+    host, port = url.removeprefix("http://").split(":")
+    request = (f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
     first = last = 0.0
     count = tokens = 0
-    with httpx.stream("POST", url + "/v1/completions", json=body, timeout=120) as response:
-        for line in response.iter_lines():
-            if not line.startswith("data: {"):
-                continue
-            chunk = orjson.loads(line[6:])
-            if chunk.get("usage"):
-                tokens = chunk["usage"]["completion_tokens"]
-            if chunk["choices"] and chunk["choices"][0]["text"]:
-                last = time.perf_counter()
-                first = first or last
-                count += 1
+    buffer = b""
+    with socket.create_connection((host, int(port))) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        start = time.perf_counter()
+        conn.sendall(request)
+        while b"data: [DONE]" not in buffer:
+            data = conn.recv(65536)
+            if not data:
+                break
+            now = time.perf_counter()
+            buffer += data
+            *lines, buffer_tail = buffer.split(b"\n")
+            for line in lines:
+                if not line.startswith(b"data: {"):
+                    continue
+                chunk = orjson.loads(line[6:])
+                if chunk.get("usage"):
+                    tokens = chunk["usage"]["completion_tokens"]
+                if chunk["choices"] and chunk["choices"][0]["text"]:
+                    last = now
+                    first = first or now
+                    count += 1
+            buffer = buffer_tail if b"data: [DONE]" not in b"\n".join(lines) else b"data: [DONE]"
     return first - start, (count - 1) / (last - first), tokens
 
 
