@@ -60,3 +60,11 @@ def test_config_show_masks_secrets_and_bad_config_exits_2(tmp_path: Path) -> Non
     assert "server.port: Input should be a valid integer" in bad.stderr
     serve = run("serve", env={"AISTACK_LLM__BACKEND": "ollama"})
     assert serve.returncode == 2 and "llm.backend" in serve.stderr and "Traceback" not in serve.stderr
+
+
+def test_serve_with_a_missing_model_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text(
+        "llm:\n  llamacpp:\n    models:\n      smollm2-135m-instruct:\n        path: /nope.gguf\n")
+    result = run("serve", env={"AISTACK_SETTINGS_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert "GGUF file /nope.gguf does not exist" in result.stderr and "Traceback" not in result.stderr

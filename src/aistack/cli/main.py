@@ -23,6 +23,7 @@ def serve(
     import uvicorn
 
     from aistack.container import Container
+    from aistack.errors import AistackError
     from aistack.gateway.app import create_app
     from aistack.llm.registry import MissingDependency, UnknownBackend
     from aistack.logs import configure_logging
@@ -31,10 +32,14 @@ def serve(
     configure_logging(config.server.log_level, config.server.log_format)
     try:
         container = Container(config)
-        container.llm  # noqa: B018 - fail here, readably, on an unknown or uninstalled backend
+        preflight = getattr(container.llm, "preflight", None)  # backends with local files
+        if preflight is not None:
+            preflight()
         application = create_app(container)
     except (MissingDependency, UnknownBackend) as exc:
         fail(str(exc))
+    except AistackError as exc:
+        fail(exc.message)
     uvicorn.run(
         application,
         host=host or config.server.host,

@@ -181,6 +181,13 @@ class LlamaCppBackend(GeneratingBackend):
         self._loaded: dict[str, LoadedModel] = {}
         self._load_lock = asyncio.Lock()
 
+    def preflight(self) -> None:
+        """Fail before the server starts, with a plain message, when a GGUF file is missing."""
+        for name, config in self.configs.items():
+            path = config.path or bundled_model_path()
+            if not Path(path).is_file():
+                raise BackendUnavailable(f"model '{name}': GGUF file {path} does not exist")
+
     async def start(self) -> None:
         for name, config in self.configs.items():
             if config.preload:
