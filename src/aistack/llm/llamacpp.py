@@ -74,10 +74,15 @@ class LoadedModel:
         return formatted.prompt, stops
 
 
-def load_model(name: str, config: LlamaCppModel) -> LoadedModel:
-    path = config.path or bundled_model_path()
-    if not Path(path).is_file():
+def model_file(name: str, config: LlamaCppModel) -> Path:
+    path = Path(config.path or bundled_model_path())
+    if not path.is_file():
         raise BackendUnavailable(f"model '{name}': GGUF file {path} does not exist")
+    return path
+
+
+def load_model(name: str, config: LlamaCppModel) -> LoadedModel:
+    path = model_file(name, config)
     llama = Llama(
         model_path=str(path),
         n_ctx=config.n_ctx,
@@ -184,9 +189,7 @@ class LlamaCppBackend(GeneratingBackend):
     def preflight(self) -> None:
         """Fail before the server starts, with a plain message, when a GGUF file is missing."""
         for name, config in self.configs.items():
-            path = config.path or bundled_model_path()
-            if not Path(path).is_file():
-                raise BackendUnavailable(f"model '{name}': GGUF file {path} does not exist")
+            model_file(name, config)
 
     async def start(self) -> None:
         for name, config in self.configs.items():
