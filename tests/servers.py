@@ -76,3 +76,12 @@ def start_llama_cpp_server(model_path: str, tmp: Path) -> ServerProcess:
             "--port", str(port), "--n_ctx", "1024", "--n_threads", "1",
             "--model_alias", "smollm2-upstream"]
     return ServerProcess(args, port, "/v1/models", log=tmp / "llama_cpp_server.log")
+
+
+def start_chroma(tmp: Path) -> ServerProcess:
+    """A real Chroma server (`chroma run`) on a free port."""
+    port = free_port()
+    args = [str(BIN / "chroma"), "run", "--path", str(tmp / "chroma-data"), "--host", "127.0.0.1",
+            "--port", str(port)]
+    return ServerProcess(args, port, "/api/v2/heartbeat", env={"ANONYMIZED_TELEMETRY": "false"},
+                         log=tmp / "chroma.log")

@@ -106,3 +106,23 @@ class UpstreamRejected(AistackError):
         super().__init__(message, param=param, code=code)
         self.status = status
         self.type = type
+
+
+class NotFound(AistackError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class Conflict(AistackError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
+class StoreLocked(AistackError):
+    """The embedded vector store folder is held by another process (usually a running gateway)."""
+
+    status = 503
+    type = "server_error"
+    code = "store_locked"

@@ -10,47 +10,20 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr
+
+from aistack.settings.data import (
+    EmbeddingsSettings,
+    IngestSettings,
+    RagSettings,
+    SnapshotSettings,
+    VectorStoreSettings,
+)
+from aistack.settings.section import Section
 
 
 def default_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "aistack"
-
-
-class Section(BaseModel):
-    """Base of every settings section: unknown keys are errors, `<secret>_file` fields are read."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _empty_file_is_none(cls, value: object, info) -> object:
-        # `${SECRET_FILE:}` expands to "", which means "no file".
-        if info.field_name.endswith("_file") and value == "":
-            return None
-        return value
-
-    @model_validator(mode="after")
-    def _read_secret_files(self) -> "Section":
-        for name in type(self).model_fields:
-            if not name.endswith("_file"):
-                continue
-            secret = name.removesuffix("_file")
-            path = getattr(self, name)
-            if secret not in type(self).model_fields or path is None:
-                continue
-            try:
-                text = Path(path).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ValueError(f"cannot read {name} {path}: {exc.strerror}") from None
-            current = getattr(self, secret)
-            if isinstance(current, list):
-                lines = [line.strip() for line in text.splitlines()]
-                keys = [SecretStr(line) for line in lines if line and not line.startswith("#")]
-                object.__setattr__(self, secret, current + keys)
-            else:
-                object.__setattr__(self, secret, SecretStr(text.strip()))
-        return self
 
 
 class ServerSettings(Section):
@@ -151,3 +124,8 @@ class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
+    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
+    vectorstore: VectorStoreSettings = Field(default_factory=VectorStoreSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    rag: RagSettings = Field(default_factory=RagSettings)
+    snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)

@@ -1,0 +1,58 @@
+"""Embeddings from any OpenAI-compatible `/v1/embeddings` upstream (vLLM, TEI, Ollama)."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+
+from aistack.embeddings.base import batches, normalise
+from aistack.errors import UpstreamError, UpstreamTimeout
+from aistack.settings import Settings
+
+
+class OpenAIEmbedder:
+    name = "openai"
+
+    def __init__(self, settings: Settings):
+        config = settings.embeddings.openai
+        headers = {"Authorization": f"Bearer {config.api_key.get_secret_value()}"} if config.api_key else {}
+        self.base_url = config.base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=config.timeout)
+        self.model = config.model
+        self.batch_size = settings.embeddings.batch_size
+        self._dimension: int | None = None
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self._dimension = int(self._embed(["dimension probe"]).shape[1])
+        return self._dimension
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        try:
+            response = self.http.post("/embeddings", json={"model": self.model, "input": texts})
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"the embeddings upstream {self.base_url} timed out") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"cannot reach the embeddings upstream {self.base_url}: {exc}") from None
+        if response.status_code >= 400:
+            raise UpstreamError(
+                f"the embeddings upstream {self.base_url} answered {response.status_code}: {response.text[:300]}"
+            )
+        rows = sorted(response.json()["data"], key=lambda row: row["index"])
+        return normalise(np.array([row["embedding"] for row in rows], dtype=np.float32))
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack([self._embed(batch) for batch in batches(texts, self.batch_size)])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._embed([text])[0]
+
+    def count_tokens(self, texts: list[str]) -> int:
+        # An estimate (about four characters a token): the upstream counts with its own tokenizer.
+        return sum(max(1, len(text) // 4) for text in texts)
+
+    def close(self) -> None:
+        self.http.close()

