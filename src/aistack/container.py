@@ -1,11 +1,22 @@
-"""Composition root: Settings -> backends -> services. Tests override one binding by keyword."""
+"""Composition root: Settings -> backends -> services. Tests override one binding by keyword.
+
+Bindings are built on first use, so a command that only chats never loads the embedder, and one
+that only lists collections never loads the LLM."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from aistack.llm import LLMBackend, create_llm
 from aistack.settings import Settings
+
+if TYPE_CHECKING:
+    from aistack.embeddings import Embedder
+    from aistack.ingest.pipeline import Ingestor
+    from aistack.llm import LLMBackend
+    from aistack.rag.answer import RagService
+    from aistack.rag.retrieve import Retriever
+    from aistack.vectorstore import VectorStore
 
 
 class Container:
@@ -13,18 +24,60 @@ class Container:
         self.settings = settings
         self._bindings: dict[str, Any] = dict(overrides)
 
+    def _get(self, name: str, build: Callable[[], Any]) -> Any:
+        if name not in self._bindings:
+            self._bindings[name] = build()
+        return self._bindings[name]
+
     @property
     def llm(self) -> LLMBackend:
-        if "llm" not in self._bindings:
-            self._bindings["llm"] = create_llm(self.settings)
-        return self._bindings["llm"]
+        from aistack.llm import create_llm
+
+        return self._get("llm", lambda: create_llm(self.settings))
+
+    @property
+    def embedder(self) -> Embedder:
+        from aistack.embeddings import create_embedder
+
+        return self._get("embedder", lambda: create_embedder(self.settings))
+
+    @property
+    def store(self) -> VectorStore:
+        from aistack.vectorstore import create_store
+
+        return self._get("store", lambda: create_store(self.settings))
+
+    @property
+    def retriever(self) -> Retriever:
+        from aistack.rag.retrieve import Retriever
+
+        return self._get("retriever", lambda: Retriever(self.settings, self.embedder, self.store))
+
+    @property
+    def rag(self) -> RagService:
+        from aistack.rag.answer import RagService
+
+        return self._get("rag", lambda: RagService(self.settings, self.retriever, self.llm))
+
+    @property
+    def ingestor(self) -> Ingestor:
+        from aistack.ingest.pipeline import Ingestor
+
+        return self._get("ingestor", lambda: Ingestor(self.settings, self.embedder, self.store))
 
     async def start(self) -> None:
+        """What the gateway opens before it serves: the LLM, the vector store (which takes the
+        embedded Qdrant's folder lock) and the embedder."""
         await self.llm.start()
+        self.store
+        self.embedder
 
     async def close(self) -> None:
         if "llm" in self._bindings:
             await self._bindings["llm"].close()
+        for name in ("embedder", "store"):
+            if name in self._bindings:
+                self._bindings[name].close()
 
     def default_model(self) -> str | None:
         """The model the CLI uses when none is given: the configured default, else the first."""

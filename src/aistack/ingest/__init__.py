@@ -1,0 +1,1 @@
+"""Ingestion: load files (loaders.py), split them (chunking.py), embed and store (pipeline.py)."""

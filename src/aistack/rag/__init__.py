@@ -1,0 +1,1 @@
+"""RAG: collections, retrieval (dense or hybrid), and answers that cite their sources."""

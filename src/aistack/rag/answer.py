@@ -1,0 +1,98 @@
+"""Answers grounded in a collection: retrieve, fill the seed's prompt, ask the LLM, and attach
+structured sources. When nothing passes the threshold, say so without calling the LLM.
+
+Results are OpenAI chat objects with a `sources` list (non-streaming) or a first chunk that
+carries `sources` (streaming), so OpenAI SDK users read them as an extra field."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+
+from aistack.errors import InvalidRequest
+from aistack.llm.base import LLMBackend
+from aistack.llm.protocol import ChatCompletionRequest
+from aistack.llm.responses import ResponseIds
+from aistack.rag.prompts import fit_context, rag_messages
+from aistack.rag.retrieve import Retrieval, RetrievalOptions, Retriever, source_of
+from aistack.settings import Settings
+
+
+def question_of(request: ChatCompletionRequest) -> str:
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return message.text()
+    raise InvalidRequest("RAG needs a user message to answer.", param="messages")
+
+
+class RagService:
+    def __init__(self, settings: Settings, retriever: Retriever, llm: LLMBackend):
+        self.settings = settings
+        self.retriever = retriever
+        self.llm = llm
+
+    async def retrieve(self, query: str, options: RetrievalOptions) -> Retrieval:
+        return await anyio.to_thread.run_sync(self.retriever.retrieve, query, options)
+
+    async def _prepare(self, request: ChatCompletionRequest, options: RetrievalOptions
+                       ) -> tuple[ChatCompletionRequest | None, Retrieval, list[dict[str, Any]]]:
+        """The LLM request (None when there is no context) and the sources it will cite."""
+        retrieval = await self.retrieve(question_of(request), options)
+        if not retrieval.hits:
+            return None, retrieval, []
+        context, used = fit_context(retrieval.hits, self.settings.rag.max_context_chars)
+        rag = self.settings.rag
+        body = request.model_copy(update={
+            "messages": rag_messages(rag.system_prompt, context, request.messages),
+            "temperature": rag.temperature if request.temperature is None else request.temperature,
+            "max_tokens": request.max_tokens or (None if request.max_completion_tokens else rag.max_tokens),
+        })
+        return body, retrieval, [source_of(hit) for hit in used]
+
+    def _no_context(self, request: ChatCompletionRequest, retrieval: Retrieval) -> str:
+        return self.settings.rag.no_context_answer.format(
+            collection=retrieval.collection, threshold=retrieval.score_threshold)
+
+    def _info(self, retrieval: Retrieval, sources: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"sources": sources, "rag": {"collection": retrieval.collection, "retrieval": retrieval.retrieval,
+                                           "top_k": retrieval.top_k, "score_threshold": retrieval.score_threshold,
+                                           "retrieval_ms": round(retrieval.milliseconds, 2),
+                                           "context_found": bool(sources)}}
+
+    async def chat(self, request: ChatCompletionRequest, options: RetrievalOptions) -> dict[str, Any]:
+        body, retrieval, sources = await self._prepare(request, options)
+        if body is None:
+            result = ResponseIds(request.model, chat=True).completion(
+                self._no_context(request, retrieval), "stop", 0, 0)
+        else:
+            result = await self.llm.chat(body)
+        return {**result, **self._info(retrieval, sources)}
+
+    async def chat_stream(self, request: ChatCompletionRequest, options: RetrievalOptions
+                          ) -> AsyncIterator[dict[str, Any]]:
+        """Errors before the first chunk (bad collection, unknown model, queue full) are raised."""
+        body, retrieval, sources = await self._prepare(request, options)
+        info = self._info(retrieval, sources)
+        if body is None:
+            return _canned(request.model, self._no_context(request, retrieval), info)
+        return _with_sources(self.llm.chat_stream(body), info)
+
+
+async def _canned(model: str, text: str, info: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    ids = ResponseIds(model, chat=True)
+    yield {**ids.chunk(text, first=True), **info}
+    yield ids.chunk(None, finish_reason="stop")
+    yield ids.usage_chunk(0, 0)
+
+
+async def _with_sources(chunks: AsyncIterator[dict[str, Any]], info: dict[str, Any]
+                        ) -> AsyncIterator[dict[str, Any]]:
+    first = True
+    try:
+        async for chunk in chunks:
+            yield {**chunk, **info} if first else chunk
+            first = False
+    finally:
+        await chunks.aclose()

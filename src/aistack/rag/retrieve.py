@@ -1,0 +1,105 @@
+"""Retrieval: dense (cosine, with the collection's score threshold) or hybrid (dense + BM25
+sparse vectors fused by reciprocal rank), with metadata filters."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aistack.embeddings import Embedder
+from aistack.embeddings.bm25 import query_vector
+from aistack.errors import InvalidRequest
+from aistack.rag import collections
+from aistack.settings import Settings
+from aistack.vectorstore import Hit, VectorStore
+
+RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.), as Qdrant uses
+
+
+class RetrievalOptions(BaseModel):
+    """What a caller may set per request; unset fields come from the collection and settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str | None = Field(None, description="Collection to search. Default: rag.default_collection.")
+    top_k: int | None = Field(None, ge=1, le=100)
+    score_threshold: float | None = Field(None, ge=-1, le=1)
+    retrieval: str | None = Field(None, pattern="^(dense|hybrid)$")
+    filter: dict[str, Any] | None = Field(None, description="{field: value or [values]} on chunk metadata.")
+
+
+@dataclass
+class Retrieval:
+    collection: str
+    query: str
+    hits: list[Hit]
+    top_k: int
+    score_threshold: float
+    retrieval: str
+    milliseconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def source_of(hit: Hit) -> dict[str, Any]:
+    p = hit.payload
+    return {"filename": p.get("filename"), "source": p.get("source"), "page": p.get("page"),
+            "headings": p.get("headings"), "chunk_index": p.get("chunk_index"), "chunk_id": hit.id,
+            "score": round(hit.score, 4)}
+
+
+def fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:
+    """Reciprocal rank fusion: score = sum of 1 / (RRF_K + rank) over the rankings."""
+    scores: dict[str, float] = {}
+    hits: dict[str, Hit] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (RRF_K + rank)
+            hits.setdefault(hit.id, hit)
+    best = sorted(scores, key=lambda id_: scores[id_], reverse=True)[:limit]
+    return [Hit(id_, scores[id_], hits[id_].text, hits[id_].payload) for id_ in best]
+
+
+def check_filter(where: dict[str, Any] | None) -> dict[str, Any] | None:
+    for key, value in (where or {}).items():
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, (str, int, float, bool)) for v in values):
+            raise InvalidRequest(f"filter.{key}: use a string, number or boolean, or a list of them",
+                                 param=f"filter.{key}")
+    return where
+
+
+class Retriever:
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore):
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+
+    def retrieve(self, query: str, options: RetrievalOptions | None = None) -> Retrieval:
+        options = options or RetrievalOptions()
+        if not query.strip():
+            raise InvalidRequest("The query is empty.", param="query")
+        started = time.perf_counter()
+        name = collections.check_name(options.collection or self.settings.rag.default_collection)
+        config = collections.retrieval_config(self.settings, self.store.describe(name))
+        top_k = options.top_k or config.top_k
+        threshold = config.score_threshold if options.score_threshold is None else options.score_threshold
+        mode = options.retrieval or config.retrieval
+        where = check_filter(options.filter)
+        if mode == "hybrid" and not self.store.supports_sparse:
+            raise InvalidRequest(f"hybrid retrieval needs sparse vectors, which {self.store.name} lacks: "
+                                 "use retrieval 'dense' or vectorstore.backend qdrant", param="retrieval")
+        vector = self.embedder.embed_query(query)
+        if mode == "dense":
+            hits = self.store.search(name, vector, top_k, threshold, where)
+        else:
+            wide = max(top_k, self.settings.rag.candidates)
+            dense = self.store.search(name, vector, wide, threshold, where)
+            # The threshold gates the question: when no passage is close enough, keywords alone
+            # do not make one relevant.
+            sparse = self.store.sparse_search(name, query_vector(query), wide, where) if dense else []
+            hits = fuse([dense, sparse], top_k)
+        return Retrieval(name, query, hits, top_k, threshold, mode,
+                         (time.perf_counter() - started) * 1000)
