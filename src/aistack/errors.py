@@ -126,3 +126,9 @@ class StoreLocked(AistackError):
     status = 503
     type = "server_error"
     code = "store_locked"
+
+
+class Forbidden(AistackError):
+    status = 403
+    type = "permission_error"
+    code = "forbidden"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aistack.cli import chat, config
+from aistack.cli import chat, config, rag
 from aistack.cli.common import fail, settings
 
 app = typer.Typer(help="aistack: private AI on your own hardware.", no_args_is_help=True,
@@ -12,6 +12,10 @@ app = typer.Typer(help="aistack: private AI on your own hardware.", no_args_is_h
 app.add_typer(config.app, name="config")
 app.command()(chat.chat)
 app.command()(chat.models)
+app.command()(rag.ingest)
+app.command()(rag.ask)
+app.command()(rag.documents)
+app.add_typer(rag.collections_app, name="collections")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from aistack.container import Container
 from aistack.gateway.auth import APIKeyAuth
 from aistack.gateway.errors import install_error_handlers
 from aistack.gateway.middleware import GatewayMiddleware
-from aistack.gateway.routers import health, openai
+from aistack.gateway.routers import embeddings, health, openai, rag
 
 
 def create_app(container: Container) -> FastAPI:
@@ -30,7 +30,9 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     auth = APIKeyAuth([key.get_secret_value() for key in settings.server.api_keys])
     app.include_router(health.router)
-    app.include_router(openai.router, dependencies=[Depends(auth)])
+    for router in (openai.router, embeddings.router, rag.router):
+        app.include_router(router, dependencies=[Depends(auth)])
     install_error_handlers(app)
-    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes)
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
+                       max_upload_bytes=settings.ingest.max_upload_bytes)
     return app

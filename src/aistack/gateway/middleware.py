@@ -22,9 +22,14 @@ def request_log(scope: dict[str, Any]) -> dict[str, Any]:
 
 
 class GatewayMiddleware:
-    def __init__(self, app: Any, max_body_bytes: int):
+    def __init__(self, app: Any, max_body_bytes: int, max_upload_bytes: int | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
+
+    def _limit(self, scope: dict[str, Any]) -> int:
+        """Document uploads (POST .../documents) may be larger than other bodies."""
+        return self.max_upload_bytes if scope["path"].endswith("/documents") else self.max_body_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -49,7 +54,7 @@ class GatewayMiddleware:
             if too_large is None:
                 await self.app(scope, receive, send_with_id)
             elif too_large is True:
-                await self._reject(send_with_id)
+                await self._reject(send_with_id, self._limit(scope))
             else:
                 await self.app(scope, too_large, send_with_id)
         finally:
@@ -61,10 +66,10 @@ class GatewayMiddleware:
             return None
         length = headers.get(b"content-length")
         if length is not None:
-            return True if length.isdigit() and int(length) > self.max_body_bytes else None
-        return None if b"transfer-encoding" not in headers else await self._buffer(receive)
+            return True if length.isdigit() and int(length) > self._limit(scope) else None
+        return None if b"transfer-encoding" not in headers else await self._buffer(receive, self._limit(scope))
 
-    async def _buffer(self, receive: Any) -> Any:
+    async def _buffer(self, receive: Any, limit: int) -> Any:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -73,7 +78,7 @@ class GatewayMiddleware:
                 break
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_body_bytes:
+            if size > limit:
                 return True
             if not message.get("more_body", False):
                 break
@@ -89,8 +94,8 @@ class GatewayMiddleware:
 
         return replay
 
-    async def _reject(self, send: Any) -> None:
-        error = PayloadTooLarge(f"request body exceeds the limit of {self.max_body_bytes} bytes")
+    async def _reject(self, send: Any, limit: int) -> None:
+        error = PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         body = orjson.dumps(error.body())
         await send({"type": "http.response.start", "status": error.status,
                     "headers": [(b"content-type", b"application/json"),

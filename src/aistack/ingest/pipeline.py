@@ -88,7 +88,7 @@ class Ingestor:
                     include: list[str] | None = None, exclude: list[str] | None = None) -> IngestSummary:
         config = self.settings.ingest
         paths = list(discover(root, include or config.include, exclude if exclude is not None else config.exclude))
-        return self.ingest(collection, (_load(p) for p in paths), progress)
+        return self.ingest(collection, (load_or_error(p) for p in paths), progress)
 
     def _one(self, collection: str, document: Document) -> FileResult:
         chunks = chunk_document(document, self.split)
@@ -117,7 +117,7 @@ class Ingestor:
         ]
 
 
-def _load(path: Path) -> Document | LoadError:
+def load_or_error(path: Path) -> Document | LoadError:
     try:
         return load_file(path)
     except LoadError as error:

@@ -23,6 +23,11 @@ def check_name(name: str) -> str:
     return name
 
 
+def as_json(info: CollectionInfo) -> dict[str, Any]:
+    return {"object": "collection", "name": info.name, "dimension": info.dimension, "points": info.points,
+            "metadata": info.metadata}
+
+
 @dataclass
 class RetrievalConfig:
     top_k: int

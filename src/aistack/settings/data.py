@@ -123,7 +123,7 @@ class RagSettings(Section):
     system_prompt: str = Field(SEED_SYSTEM_PROMPT, description="The seed's prompt; {context} is filled in.")
     no_context_answer: str = Field(NO_CONTEXT_ANSWER, description="Answer given without calling the LLM.")
     max_context_chars: int = Field(
-        4000, ge=200, description="Context characters sent to the LLM; lower-scored chunks are left out."
+        3500, ge=200, description="Context characters sent to the LLM; lower-scored chunks are left out."
     )
     temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature (the seed's 0.1).")
     max_tokens: int = Field(512, ge=1, description="Longest answer in tokens.")

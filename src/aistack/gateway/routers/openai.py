@@ -6,17 +6,18 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
-from aistack.gateway.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
 from aistack.errors import InvalidRequest, ModelNotFound
 from aistack.gateway.errors import validation_error
 from aistack.gateway.middleware import request_log
+from aistack.gateway.responses import JSONResponse
 from aistack.gateway.streaming import sse_response
 from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest, SamplingParams, StreamOptions
+from aistack.rag.retrieve import RetrievalOptions
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-Body = TypeVar("Body", bound=SamplingParams)
+Body = TypeVar("Body", bound=BaseModel)
 
 
 async def parse(http: Request, model: type[Body]) -> Body:
@@ -59,10 +60,32 @@ async def _generate(http: Request, kind: type[SamplingParams]) -> Any:
     access, wants_usage = _start(http, body)
     llm = _llm(http)
     chat = kind is ChatCompletionRequest
+    rag = rag_options(body) if chat else None
+    if rag is not None:
+        service = http.app.state.container.rag
+        access["rag_collection"] = rag.collection
+        if body.stream:
+            return await sse_response(await service.chat_stream(body, rag), access, wants_usage)
+        return _finish(access, await service.chat(body, rag))
     if body.stream:
         chunks = llm.chat_stream(body) if chat else llm.complete_stream(body)
         return await sse_response(chunks, access, wants_usage)
     return _finish(access, await (llm.chat(body) if chat else llm.complete(body)))
+
+
+def rag_options(body: SamplingParams) -> RetrievalOptions | None:
+    """The `rag` extension of chat completions (`extra_body={"rag": {"collection": ...}}` in the
+    OpenAI SDK): true, or retrieval options. It is taken out so no upstream ever sees it."""
+    extra = body.model_extra or {}
+    if "rag" not in extra:
+        return None
+    value = extra.pop("rag")
+    if value is False or value is None:
+        return None
+    try:
+        return RetrievalOptions() if value is True else RetrievalOptions.model_validate(value)
+    except ValidationError as exc:
+        raise validation_error([{**e, "loc": ("rag", *e["loc"])} for e in exc.errors()]) from None
 
 
 @router.post("/chat/completions")

@@ -1,0 +1,217 @@
+"""`aistack ingest`, `ask`, `collections` and `documents`: through a running gateway when one is
+configured (--url or client.url), in this process otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from aistack.cli.common import console, fail, print_json, settings
+from aistack.client import ClientError
+from aistack.container import Container
+from aistack.rag.client import GatewayRagClient, InProcessRagClient, RagClient, files_to_ingest
+from aistack.rag.retrieve import RetrievalOptions
+from aistack.registry import MissingDependency, UnknownBackend
+
+URL = typer.Option(None, "--url", help="A running gateway. Default: client.url, else in process.")
+COLLECTION = typer.Option(None, "--collection", "-c", help="Collection. Default: rag.default_collection.")
+JSON = typer.Option(False, "--json", help="Machine-readable output.")
+
+collections_app = typer.Typer(help="List, create and delete collections.", invoke_without_command=True)
+
+
+def rag_client(url: str | None) -> RagClient:
+    config = settings()
+    url = url or config.client.url
+    try:
+        if url:
+            key = config.client.api_key.get_secret_value() if config.client.api_key else None
+            return GatewayRagClient(url, key)
+        return InProcessRagClient(Container(config))
+    except (ClientError, MissingDependency, UnknownBackend) as exc:
+        fail(str(exc))
+
+
+def _collection(name: str | None) -> str:
+    return name or settings().rag.default_collection
+
+
+def ingest(
+    path: Path = typer.Argument(..., help="A file or a folder (searched recursively)."),
+    collection: str = COLLECTION,
+    include: list[str] = typer.Option(None, "--include", help="Glob to take (repeatable). Default: ingest.include."),
+    exclude: list[str] = typer.Option(None, "--exclude", help="Glob to skip (repeatable)."),
+    url: str = URL,
+    json: bool = JSON,
+) -> None:
+    """Load, chunk, embed and store documents. Unreadable files are reported, never fatal."""
+    config = settings()
+    name = _collection(collection)
+    try:
+        files = files_to_ingest(path, include or config.ingest.include,
+                                exclude if exclude else config.ingest.exclude)
+    except ClientError as exc:
+        fail(str(exc))
+    client = rag_client(url)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, disable=json, transient=False) as bar:
+            task = bar.add_task(f"ingesting into {name}", total=len(files))
+            results = client.ingest(name, files, lambda result: bar.advance(task))
+    except ClientError as exc:
+        fail(str(exc))
+    finally:
+        client.close()
+    summary = summarise(name, results)
+    if json:
+        print_json(summary)
+    else:
+        _print_summary(summary)
+    if results and summary["failed"] == len(results):
+        raise typer.Exit(1)
+
+
+def summarise(collection: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    count = {s: sum(1 for r in results if r["status"] == s) for s in ("added", "updated", "unchanged", "failed")}
+    return {"collection": collection, "files": len(results), **count,
+            "chunks_added": sum(r["added"] for r in results), "chunks_removed": sum(r["removed"] for r in results),
+            "results": results}
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    failed = [r for r in summary["results"] if r["status"] == "failed"]
+    if failed:
+        table = Table("file", "reason", title="not ingested", title_style="bold red")
+        for r in failed:
+            table.add_row(r["source"], r["reason"])
+        console.print(table)
+    table = Table("files", "added", "updated", "unchanged", "failed", "chunks added", "chunks removed",
+                  title=f"collection {summary['collection']}")
+    table.add_row(*(str(summary[k]) for k in ("files", "added", "updated", "unchanged", "failed",
+                                              "chunks_added", "chunks_removed")))
+    console.print(table)
+
+
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    collection: str = COLLECTION,
+    top_k: int = typer.Option(None, "--top-k", min=1, max=100, help="Chunks to retrieve."),
+    threshold: float = typer.Option(None, "--threshold", min=-1, max=1, help="Lowest cosine score kept."),
+    retrieval: str = typer.Option(None, "--retrieval", help="dense or hybrid."),
+    model: str = typer.Option(None, "--model", "-m", help="Model that answers. Default: rag.model."),
+    url: str = URL,
+    json: bool = JSON,
+) -> None:
+    """Answer from your documents, citing them; the sources are listed after the answer."""
+    try:
+        options = RetrievalOptions(collection=_collection(collection), top_k=top_k, score_threshold=threshold,
+                                   retrieval=retrieval)
+    except ValueError as exc:
+        fail(str(exc).splitlines()[-1] if "\n" in str(exc) else str(exc))
+    client = rag_client(url)
+    parts: list[str] = []
+    sources: list[dict[str, Any]] = []
+    try:
+        for chunk in client.ask(question, options, model):
+            sources = chunk.get("sources", sources)
+            for choice in chunk.get("choices", ()):
+                text = choice["delta"].get("content")
+                if text:
+                    parts.append(text)
+                    if not json:
+                        console.print(text, end="", highlight=False, markup=False)
+    except ClientError as exc:
+        fail(str(exc))
+    finally:
+        client.close()
+    if json:
+        print_json({"answer": "".join(parts), "sources": sources})
+        return
+    console.print()
+    if sources:
+        table = Table("#", "file", "page", "score", "chunk id", title="sources")
+        for n, s in enumerate(sources, start=1):
+            table.add_row(str(n), s["filename"] or "", "" if s["page"] is None else str(s["page"]),
+                          f"{s['score']:.3f}", s["chunk_id"])
+        console.print(table)
+
+
+@collections_app.callback()
+def collections(ctx: typer.Context, url: str = URL, json: bool = JSON) -> None:
+    """List collections (with a subcommand: create or delete one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    client = rag_client(url)
+    try:
+        found = client.collections()
+    except ClientError as exc:
+        fail(str(exc))
+    finally:
+        client.close()
+    if json:
+        print_json(found)
+        return
+    table = Table("name", "chunks", "dimension", "embedder", "threshold")
+    for c in found:
+        meta = c["metadata"]
+        table.add_row(c["name"], str(c["points"]), str(c["dimension"]), str(meta.get("embedder", "")),
+                      str(meta.get("score_threshold", "default")))
+    console.print(table)
+
+
+@collections_app.command("create")
+def create_collection(
+    name: str,
+    threshold: float = typer.Option(None, "--threshold", min=-1, max=1, help="This collection's score threshold."),
+    top_k: int = typer.Option(None, "--top-k", min=1, max=100),
+    retrieval: str = typer.Option(None, "--retrieval", help="dense or hybrid."),
+    url: str = URL,
+) -> None:
+    """Create a collection with its own retrieval settings."""
+    _do(url, lambda c: c.create_collection(name, score_threshold=threshold, top_k=top_k, retrieval=retrieval))
+    console.print(f"created collection {name}")
+
+
+@collections_app.command("delete")
+def delete_collection(name: str, url: str = URL) -> None:
+    """Delete a collection and all its chunks."""
+    _do(url, lambda c: c.delete_collection(name))
+    console.print(f"deleted collection {name}")
+
+
+def _do(url: str | None, action: Any) -> Any:
+    client = rag_client(url)
+    try:
+        return action(client)
+    except ClientError as exc:
+        fail(str(exc))
+    finally:
+        client.close()
+
+
+def documents(
+    collection: str = COLLECTION,
+    delete: str = typer.Option(None, "--delete", help="Delete the document with this source."),
+    url: str = URL,
+    json: bool = JSON,
+) -> None:
+    """List the documents of a collection, or delete one."""
+    name = _collection(collection)
+    if delete:
+        removed = _do(url, lambda c: c.delete_document(name, delete))
+        if not removed:
+            fail(f"no document with source '{delete}' in collection '{name}'")
+        console.print(f"deleted {delete} ({removed} chunks)")
+        return
+    docs = _do(url, lambda c: c.documents(name))
+    if json:
+        print_json(docs)
+        return
+    table = Table("file", "chunks", "ingested at", "source", title=f"collection {name}")
+    for d in docs:
+        table.add_row(d["filename"], str(d["chunks"]), d["ingested_at"], d["source"])
+    console.print(table)

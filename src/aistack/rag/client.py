@@ -1,0 +1,189 @@
+"""What the RAG commands talk to: a running gateway over HTTP, or the services in this process.
+
+Both give the same shapes: collection and document dicts as the API returns them, ingest
+summaries, and answer chunks (chat.completion.chunk, the first carrying `sources`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from aistack.client import ClientError
+from aistack.container import Container
+from aistack.errors import AistackError
+from aistack.ingest.loaders import discover
+from aistack.ingest.pipeline import FileResult, load_or_error
+from aistack.llm.protocol import ChatCompletionRequest
+from aistack.rag import collections
+from aistack.rag.retrieve import RetrievalOptions
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+class RagClient(Protocol):
+    def collections(self) -> list[dict[str, Any]]: ...
+    def create_collection(self, name: str, **options: Any) -> dict[str, Any]: ...
+    def delete_collection(self, name: str) -> None: ...
+    def documents(self, collection: str) -> list[dict[str, Any]]: ...
+    def delete_document(self, collection: str, source: str) -> int: ...
+    def ingest(self, collection: str, files: list[Path], progress: Progress) -> list[dict[str, Any]]: ...
+    def ask(self, question: str, options: RetrievalOptions, model: str | None) -> Iterator[dict[str, Any]]: ...
+    def close(self) -> None: ...
+
+
+def files_to_ingest(root: Path, include: list[str], exclude: list[str]) -> list[Path]:
+    if not root.exists():
+        raise ClientError(f"{root} does not exist")
+    return [p.resolve() for p in discover(root, include, exclude)]
+
+
+class GatewayRagClient:
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 600.0):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach the gateway at {self.url}: {exc}") from None
+        _check(self.url, response)
+        return response.json()
+
+    def collections(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/collections")["data"]
+
+    def create_collection(self, name: str, **options: Any) -> dict[str, Any]:
+        return self._call("POST", "/v1/collections", json={"name": name, **options})
+
+    def delete_collection(self, name: str) -> None:
+        self._call("DELETE", f"/v1/collections/{name}")
+
+    def documents(self, collection: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/v1/collections/{collection}/documents")["data"]
+
+    def delete_document(self, collection: str, source: str) -> int:
+        return self._call("DELETE", f"/v1/collections/{collection}/documents", params={"source": source})["chunks_removed"]
+
+    def ingest(self, collection: str, files: list[Path], progress: Progress) -> list[dict[str, Any]]:
+        """One upload per file, named by its absolute path, so re-ingesting a file replaces it."""
+        results = []
+        for path in files:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                result = vars(FileResult(str(path), path.name, "failed", reason=f"cannot read the file: {exc.strerror}"))
+            else:
+                summary = self._call("POST", f"/v1/collections/{collection}/documents",
+                                     files={"files": (str(path), data)})
+                result = summary["results"][0]
+            results.append(result)
+            progress(result)
+        return results
+
+    def ask(self, question: str, options: RetrievalOptions, model: str | None) -> Iterator[dict[str, Any]]:
+        body = {"question": question, "stream": True, "model": model, **options.model_dump(exclude_none=True)}
+        try:
+            with self.http.stream("POST", "/v1/rag/answer", json=body) as response:
+                _check(self.url, response)
+                for line in response.iter_lines():
+                    if not line.startswith("data:") or line.endswith("[DONE]"):
+                        continue
+                    chunk = orjson.loads(line[5:])
+                    if "error" in chunk:
+                        raise ClientError(chunk["error"]["message"])
+                    yield chunk
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach the gateway at {self.url}: {exc}") from None
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _check(url: str, response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    response.read()
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:300]
+    raise ClientError(f"{url} answered {response.status_code}: {message}")
+
+
+class InProcessRagClient:
+    """The vector store and embedder in this process; the LLM is loaded only to answer."""
+
+    def __init__(self, container: Container):
+        self.container = container
+        self.runner = asyncio.Runner()
+        self._guard(lambda: container.store)
+
+    @staticmethod
+    def _guard(action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except AistackError as exc:
+            raise ClientError(exc.message) from None
+
+    def collections(self) -> list[dict[str, Any]]:
+        return [collections.as_json(c) for c in self._guard(self.container.store.list_collections)]
+
+    def create_collection(self, name: str, **options: Any) -> dict[str, Any]:
+        c = self.container
+        return collections.as_json(self._guard(lambda: collections.create(c.store, c.embedder, name, **options)))
+
+    def delete_collection(self, name: str) -> None:
+        self._guard(lambda: self.container.store.delete_collection(collections.check_name(name)))
+
+    def documents(self, collection: str) -> list[dict[str, Any]]:
+        return [vars(d) for d in self._guard(lambda: self.container.store.documents(collections.check_name(collection)))]
+
+    def delete_document(self, collection: str, source: str) -> int:
+        store = self.container.store
+        ids = self._guard(lambda: store.ids_for_source(collections.check_name(collection), source))
+        store.delete_ids(collection, ids)
+        return len(ids)
+
+    def ingest(self, collection: str, files: list[Path], progress: Progress) -> list[dict[str, Any]]:
+        ingestor = self._guard(lambda: self.container.ingestor)
+        summary = self._guard(lambda: ingestor.ingest(collection, (load_or_error(p) for p in files),
+                                                      lambda r: progress(vars(r))))
+        return [vars(r) for r in summary.files]
+
+    def ask(self, question: str, options: RetrievalOptions, model: str | None) -> Iterator[dict[str, Any]]:
+        c = self.container
+        model = model or c.settings.rag.model or c.default_model()
+        request = ChatCompletionRequest.model_validate({
+            "model": model or "default", "messages": [{"role": "user", "content": question}], "stream": True,
+            "stream_options": {"include_usage": True}})
+
+        async def open_stream() -> Any:
+            await c.llm.start()
+            return await c.rag.chat_stream(request, options)
+
+        chunks = self._run(open_stream())
+        try:
+            while True:
+                try:
+                    yield self._run(anext(chunks))
+                except StopAsyncIteration:
+                    return
+        finally:
+            self.runner.run(chunks.aclose())
+
+    def _run(self, coro: Any) -> Any:
+        try:
+            return self.runner.run(coro)
+        except AistackError as exc:
+            raise ClientError(exc.message) from None
+
+    def close(self) -> None:
+        self.runner.run(self.container.close())
+        self.runner.close()
