@@ -58,10 +58,19 @@ def ingest(
         fail(str(exc))
     client = rag_client(url)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # On a terminal: a progress bar. In a pipe or a log: one line per file, as it finishes.
+    lines = not json and not console.is_terminal
+
+    def advance(result: dict[str, Any]) -> None:
+        bar.advance(task)
+        if lines:
+            detail = result["reason"] if result["status"] == "failed" else f"{result['chunks']} chunks"
+            console.print(f"{result['status']} {result['source']} ({detail})", highlight=False, markup=False)
+
     try:
-        with Progress(*columns, console=console, disable=json, transient=False) as bar:
+        with Progress(*columns, console=console, disable=json or lines) as bar:
             task = bar.add_task(f"ingesting into {name}", total=len(files))
-            results = client.ingest(name, files, lambda result: bar.advance(task))
+            results = client.ingest(name, files, advance)
     except ClientError as exc:
         fail(str(exc))
     finally:
