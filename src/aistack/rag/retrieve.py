@@ -81,13 +81,13 @@ class Retriever:
         options = options or RetrievalOptions()
         if not query.strip():
             raise InvalidRequest("The query is empty.", param="query")
+        where = check_filter(options.filter)
         started = time.perf_counter()
         name = collections.check_name(options.collection or self.settings.rag.default_collection)
         config = collections.retrieval_config(self.settings, self.store.describe(name))
         top_k = options.top_k or config.top_k
         threshold = config.score_threshold if options.score_threshold is None else options.score_threshold
         mode = options.retrieval or config.retrieval
-        where = check_filter(options.filter)
         if mode == "hybrid" and not self.store.supports_sparse:
             raise InvalidRequest(f"hybrid retrieval needs sparse vectors, which {self.store.name} lacks: "
                                  "use retrieval 'dense' or vectorstore.backend qdrant", param="retrieval")
