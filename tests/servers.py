@@ -85,3 +85,10 @@ def start_chroma(tmp: Path) -> ServerProcess:
             "--port", str(port)]
     return ServerProcess(args, port, "/api/v2/heartbeat", env={"ANONYMIZED_TELEMETRY": "false"},
                          log=tmp / "chroma.log")
+
+
+def start_moto(tmp: Path) -> ServerProcess:
+    """moto_server: a real S3 API on loopback (MinIO's role in production)."""
+    port = free_port()
+    return ServerProcess([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/",
+                         log=tmp / "moto.log")

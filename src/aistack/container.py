@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aistack.llm import LLMBackend
     from aistack.rag.answer import RagService
     from aistack.rag.retrieve import Retriever
+    from aistack.snapshots.service import SnapshotService
     from aistack.vectorstore import VectorStore
 
 
@@ -64,6 +65,12 @@ class Container:
         from aistack.ingest.pipeline import Ingestor
 
         return self._get("ingestor", lambda: Ingestor(self.settings, self.embedder, self.store))
+
+    @property
+    def snapshots(self) -> SnapshotService:
+        from aistack.snapshots.service import SnapshotService
+
+        return self._get("snapshots", lambda: SnapshotService(self.settings, self.store))
 
     async def start(self) -> None:
         """What the gateway opens before it serves: the LLM, the vector store (which takes the

@@ -181,18 +181,18 @@ def create_collection(
     url: str = URL,
 ) -> None:
     """Create a collection with its own retrieval settings."""
-    _do(url, lambda c: c.create_collection(name, score_threshold=threshold, top_k=top_k, retrieval=retrieval))
+    with_client(url, lambda c: c.create_collection(name, score_threshold=threshold, top_k=top_k, retrieval=retrieval))
     console.print(f"created collection {name}")
 
 
 @collections_app.command("delete")
 def delete_collection(name: str, url: str = URL) -> None:
     """Delete a collection and all its chunks."""
-    _do(url, lambda c: c.delete_collection(name))
+    with_client(url, lambda c: c.delete_collection(name))
     console.print(f"deleted collection {name}")
 
 
-def _do(url: str | None, action: Any) -> Any:
+def with_client(url: str | None, action: Any) -> Any:
     client = rag_client(url)
     try:
         return action(client)
@@ -211,12 +211,12 @@ def documents(
     """List the documents of a collection, or delete one."""
     name = _collection(collection)
     if delete:
-        removed = _do(url, lambda c: c.delete_document(name, delete))
+        removed = with_client(url, lambda c: c.delete_document(name, delete))
         if not removed:
             fail(f"no document with source '{delete}' in collection '{name}'")
         console.print(f"deleted {delete} ({removed} chunks)")
         return
-    docs = _do(url, lambda c: c.documents(name))
+    docs = with_client(url, lambda c: c.documents(name))
     if json:
         print_json(docs)
         return

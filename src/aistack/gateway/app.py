@@ -12,7 +12,7 @@ from aistack.container import Container
 from aistack.gateway.auth import APIKeyAuth
 from aistack.gateway.errors import install_error_handlers
 from aistack.gateway.middleware import GatewayMiddleware
-from aistack.gateway.routers import embeddings, health, openai, rag
+from aistack.gateway.routers import embeddings, health, openai, rag, snapshots
 
 
 def create_app(container: Container) -> FastAPI:
@@ -30,7 +30,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     auth = APIKeyAuth([key.get_secret_value() for key in settings.server.api_keys])
     app.include_router(health.router)
-    for router in (openai.router, embeddings.router, rag.router):
+    for router in (openai.router, embeddings.router, rag.router, snapshots.router):
         app.include_router(router, dependencies=[Depends(auth)])
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

@@ -33,6 +33,10 @@ class RagClient(Protocol):
     def delete_document(self, collection: str, source: str) -> int: ...
     def ingest(self, collection: str, files: list[Path], progress: Progress) -> list[dict[str, Any]]: ...
     def ask(self, question: str, options: RetrievalOptions, model: str | None) -> Iterator[dict[str, Any]]: ...
+    def snapshot_create(self, collection: str | None) -> list[dict[str, Any]]: ...
+    def snapshot_list(self, collection: str | None) -> list[dict[str, Any]]: ...
+    def snapshot_restore(self, key: str, target: str | None) -> dict[str, Any]: ...
+    def snapshot_prune(self, dry_run: bool) -> dict[str, list[str]]: ...
     def close(self) -> None: ...
 
 
@@ -101,6 +105,18 @@ class GatewayRagClient:
                     yield chunk
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach the gateway at {self.url}: {exc}") from None
+
+    def snapshot_create(self, collection: str | None) -> list[dict[str, Any]]:
+        return self._call("POST", "/v1/snapshots", json={"collection": collection})["data"]
+
+    def snapshot_list(self, collection: str | None) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/snapshots", params={"collection": collection} if collection else {})["data"]
+
+    def snapshot_restore(self, key: str, target: str | None) -> dict[str, Any]:
+        return self._call("POST", "/v1/snapshots/restore", json={"key": key, "collection": target})
+
+    def snapshot_prune(self, dry_run: bool) -> dict[str, list[str]]:
+        return self._call("POST", "/v1/snapshots/prune", json={"dry_run": dry_run})
 
     def close(self) -> None:
         self.http.close()
@@ -177,6 +193,20 @@ class InProcessRagClient:
                     return
         finally:
             self.runner.run(chunks.aclose())
+
+    def snapshot_create(self, collection: str | None) -> list[dict[str, Any]]:
+        service = self.container.snapshots
+        made = self._guard(lambda: [service.create(collection)] if collection else service.create_all())
+        return [s.as_dict() for s in made]
+
+    def snapshot_list(self, collection: str | None) -> list[dict[str, Any]]:
+        return [s.as_dict() for s in self._guard(lambda: self.container.snapshots.list(collection))]
+
+    def snapshot_restore(self, key: str, target: str | None) -> dict[str, Any]:
+        return self._guard(lambda: self.container.snapshots.restore(key, target))
+
+    def snapshot_prune(self, dry_run: bool) -> dict[str, list[str]]:
+        return self._guard(lambda: self.container.snapshots.prune(dry_run))
 
     def _run(self, coro: Any) -> Any:
         try:

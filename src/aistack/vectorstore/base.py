@@ -60,6 +60,8 @@ class DocumentInfo:
 class VectorStore(Protocol):
     name: str
     supports_sparse: bool
+    location: str  # URL or folder, for messages
+    lock: Any  # held by this process's writers; a consistent export holds it too
 
     def create_collection(self, name: str, dimension: int, metadata: dict[str, Any]) -> CollectionInfo:
         """Raises Conflict when it exists."""

@@ -64,7 +64,7 @@ class ChromaStore:
             path.mkdir(parents=True, exist_ok=True)
             self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
             self.location = str(path)
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
 
     def _collection(self, name: str) -> Any:
         try:
@@ -73,11 +73,11 @@ class ChromaStore:
             raise NotFound(f"collection '{name}' does not exist") from None
 
     def _with(self, name: str, action: Callable[[Any], T]) -> T:
-        with self._lock:
+        with self.lock:
             return action(self._collection(name))
 
     def create_collection(self, name: str, dimension: int, metadata: dict[str, Any]) -> CollectionInfo:
-        with self._lock:
+        with self.lock:
             if name in self._names():
                 raise Conflict(f"collection '{name}' already exists")
             meta = {k: v for k, v in {**metadata, "dimension": dimension}.items() if v is not None}
@@ -90,7 +90,7 @@ class ChromaStore:
         return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
 
     def list_collections(self) -> list[CollectionInfo]:
-        with self._lock:
+        with self.lock:
             names = self._names()
         return [self.describe(name) for name in names]
 
@@ -102,7 +102,7 @@ class ChromaStore:
         return self._with(name, info)
 
     def delete_collection(self, name: str) -> None:
-        with self._lock:
+        with self.lock:
             self._collection(name)
             self.client.delete_collection(name)
 

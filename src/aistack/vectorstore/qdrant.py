@@ -51,19 +51,19 @@ class QdrantStore:
                 timeout=int(config.timeout),
             )
             self.path: Path | None = None
-            self._lock: AbstractContextManager[Any] = nullcontext()
+            self.lock: AbstractContextManager[Any] = nullcontext()
         else:
             self.path = Path(config.path or settings.home / "qdrant")
             self.path.mkdir(parents=True, exist_ok=True)
             self.client = open_embedded(self.path)
-            self._lock = threading.RLock()  # embedded Qdrant is not thread-safe
+            self.lock = threading.RLock()  # embedded Qdrant is not thread-safe; snapshots hold it too
 
     @property
     def location(self) -> str:
         return self.url or str(self.path)
 
     def _call(self, collection: str, action: Callable[[], T]) -> T:
-        with self._lock:
+        with self.lock:
             try:
                 return action()
             except Exception:
@@ -72,7 +72,7 @@ class QdrantStore:
                 raise
 
     def create_collection(self, name: str, dimension: int, metadata: dict[str, Any]) -> CollectionInfo:
-        with self._lock:
+        with self.lock:
             if self.client.collection_exists(name):
                 raise Conflict(f"collection '{name}' already exists")
             self.client.create_collection(
@@ -89,7 +89,7 @@ class QdrantStore:
         return self.describe(name)
 
     def list_collections(self) -> list[CollectionInfo]:
-        with self._lock:
+        with self.lock:
             names = sorted(c.name for c in self.client.get_collections().collections)
         return [self.describe(name) for name in names]
 
@@ -105,7 +105,7 @@ class QdrantStore:
         return self._call(name, info)
 
     def delete_collection(self, name: str) -> None:
-        with self._lock:
+        with self.lock:
             if not self.client.delete_collection(name) and not self.url:
                 raise NotFound(f"collection '{name}' does not exist")
 
@@ -177,7 +177,7 @@ class QdrantStore:
             )
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
             self.client.close()
 
 

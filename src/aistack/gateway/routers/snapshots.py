@@ -1,0 +1,56 @@
+"""Snapshots of collections to S3: create (one or all), list, restore, prune (7 daily, 4 weekly)."""
+
+from __future__ import annotations
+
+import anyio
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+
+from aistack.gateway.responses import JSONResponse
+from aistack.gateway.routers.openai import parse
+
+router = APIRouter(prefix="/v1/snapshots", tags=["snapshots"])
+
+
+class CreateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    collection: str | None = None  # None: every collection
+
+
+class RestoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    collection: str | None = None  # None: the collection the snapshot was taken of
+
+
+class PruneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dry_run: bool = False
+
+
+@router.post("")
+async def create(http: Request) -> JSONResponse:
+    body = await parse(http, CreateRequest)
+    service = http.app.state.container.snapshots
+    made = await anyio.to_thread.run_sync(
+        lambda: [service.create(body.collection)] if body.collection else service.create_all())
+    return JSONResponse({"object": "list", "data": [s.as_dict() for s in made]}, status_code=201)
+
+
+@router.get("")
+async def list_snapshots(http: Request, collection: str | None = None) -> JSONResponse:
+    found = await anyio.to_thread.run_sync(http.app.state.container.snapshots.list, collection)
+    return JSONResponse({"object": "list", "data": [s.as_dict() for s in found]})
+
+
+@router.post("/restore")
+async def restore(http: Request) -> JSONResponse:
+    body = await parse(http, RestoreRequest)
+    result = await anyio.to_thread.run_sync(http.app.state.container.snapshots.restore, body.key, body.collection)
+    return JSONResponse(result)
+
+
+@router.post("/prune")
+async def prune(http: Request) -> JSONResponse:
+    body = await parse(http, PruneRequest)
+    return JSONResponse(await anyio.to_thread.run_sync(http.app.state.container.snapshots.prune, body.dry_run))

@@ -1,0 +1,153 @@
+"""create | list | restore | prune snapshots of collections in an S3 bucket.
+
+Keys are `<prefix>/<collection>/<UTC timestamp>.<kind>`: `tar.gz` for aistack's portable
+archive (embedded Qdrant, Chroma), `snapshot` for a Qdrant server's native snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from aistack.errors import BackendUnavailable, InvalidRequest, NotFound
+from aistack.rag.collections import check_name
+from aistack.settings import Settings
+from aistack.snapshots import archive
+from aistack.snapshots.retention import to_keep
+from aistack.vectorstore import VectorStore
+
+STAMP = "%Y%m%dT%H%M%S%fZ"
+KINDS = {"tar.gz": "aistack", "snapshot": "qdrant"}
+
+
+@dataclass
+class SnapshotInfo:
+    key: str
+    collection: str
+    created_at: datetime
+    size: int
+    kind: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "collection": self.collection, "size": self.size, "kind": self.kind,
+                "created_at": self.created_at.isoformat(timespec="seconds")}
+
+
+class SnapshotService:
+    def __init__(self, settings: Settings, store: VectorStore):
+        self.settings = settings
+        self.config = settings.snapshots
+        self.store = store
+        self._s3: Any = None
+        qdrant = settings.vectorstore.qdrant
+        self.native = store.name == "qdrant" and bool(qdrant.url)
+        self.qdrant_config = qdrant
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            try:
+                import boto3
+            except ModuleNotFoundError:
+                raise BackendUnavailable("snapshots need boto3: run pip install 'aistack[s3]'") from None
+            c = self.config
+            self._s3 = boto3.client(
+                "s3", endpoint_url=c.endpoint_url, region_name=c.region,
+                aws_access_key_id=c.access_key.get_secret_value() if c.access_key else None,
+                aws_secret_access_key=c.secret_key.get_secret_value() if c.secret_key else None,
+            )
+            self._ensure_bucket()
+        return self._s3
+
+    def _ensure_bucket(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._s3.head_bucket(Bucket=self.config.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise BackendUnavailable(f"snapshot bucket {self.config.bucket}: {exc}") from None
+            self._s3.create_bucket(Bucket=self.config.bucket)
+        except BotoCoreError as exc:
+            raise BackendUnavailable(f"cannot reach the snapshot store {self.config.endpoint_url or 'S3'}: {exc}") from None
+
+    def create(self, collection: str) -> SnapshotInfo:
+        check_name(collection)
+        now = datetime.now(timezone.utc)
+        if self.native:
+            from aistack.snapshots.qdrant_native import QdrantSnapshots
+
+            self.store.describe(collection)
+            native = QdrantSnapshots(self.qdrant_config)
+            try:
+                data, ext = native.create(collection), "snapshot"
+            finally:
+                native.close()
+        else:
+            data, _ = archive.export(self.store, collection)
+            ext = "tar.gz"
+        key = f"{self.config.prefix}/{collection}/{now.strftime(STAMP)}.{ext}"
+        self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=data)
+        return SnapshotInfo(key, collection, now, len(data), KINDS[ext])
+
+    def create_all(self) -> list[SnapshotInfo]:
+        return [self.create(c.name) for c in self.store.list_collections()]
+
+    def list(self, collection: str | None = None) -> list[SnapshotInfo]:
+        prefix = f"{self.config.prefix}/{collection + '/' if collection else ''}"
+        found = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.config.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                info = self._parse(obj["Key"], obj["Size"])
+                if info is not None:
+                    found.append(info)
+        return sorted(found, key=lambda s: (s.collection, s.created_at))
+
+    def _parse(self, key: str, size: int) -> SnapshotInfo | None:
+        parts = key[len(self.config.prefix) + 1 :].split("/")
+        if len(parts) != 2:
+            return None
+        stamp, _, ext = parts[1].partition(".")
+        try:
+            created = datetime.strptime(stamp, STAMP).replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        return SnapshotInfo(key, parts[0], created, size, KINDS.get(ext, "unknown"))
+
+    def restore(self, key: str, target: str | None = None) -> dict[str, Any]:
+        info = self._parse(key, 0)
+        if info is None:
+            raise InvalidRequest(f"'{key}' is not a snapshot key under {self.config.prefix}/", param="key")
+        from botocore.exceptions import ClientError
+
+        try:
+            data = self.s3.get_object(Bucket=self.config.bucket, Key=key)["Body"].read()
+        except ClientError:
+            raise NotFound(f"no snapshot '{key}' in bucket {self.config.bucket}") from None
+        collection = check_name(target or info.collection)
+        if info.kind == "qdrant":
+            if not self.native:
+                raise InvalidRequest("a Qdrant server snapshot restores only into a Qdrant server")
+            from aistack.snapshots.qdrant_native import QdrantSnapshots
+
+            native = QdrantSnapshots(self.qdrant_config)
+            try:
+                native.restore(collection, data)
+            finally:
+                native.close()
+            return {"key": key, "collection": collection, "points": self.store.describe(collection).points}
+        return {"key": key, "collection": collection, "points": archive.restore(self.store, data, collection)}
+
+    def prune(self, dry_run: bool = False) -> dict[str, list[str]]:
+        by_collection: dict[str, list[SnapshotInfo]] = {}
+        for snap in self.list():
+            by_collection.setdefault(snap.collection, []).append(snap)
+        kept, deleted = [], []
+        for snaps in by_collection.values():
+            keep = to_keep([(s.created_at, s.key) for s in snaps], self.config.keep_daily, self.config.keep_weekly)
+            for snap in snaps:
+                (kept if snap.key in keep else deleted).append(snap.key)
+        if not dry_run:
+            for key in deleted:
+                self.s3.delete_object(Bucket=self.config.bucket, Key=key)
+        return {"kept": sorted(kept), "deleted": sorted(deleted)}

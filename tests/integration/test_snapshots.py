@@ -1,0 +1,124 @@
+"""Snapshots to a real S3 API (moto_server): a restore brings back exactly the same points, on
+embedded Qdrant and on a Chroma server; prune keeps 7 daily and 4 weekly; the CLI drives it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aistack.container import Container
+from aistack.settings.model import Settings
+from corpus import mixed_folder
+from servers import ServerProcess, start_chroma, start_moto
+from test_cli import run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = start_chroma(tmp_path_factory.mktemp("chroma-snap"))
+    yield server
+    server.stop()
+
+
+def s3_settings(s3: ServerProcess, bucket: str) -> dict:
+    return {"endpoint_url": s3.url, "bucket": bucket, "access_key": "test", "secret_key": "test"}
+
+
+def snapshot_env(s3: ServerProcess, bucket: str) -> dict[str, str]:
+    return {f"AISTACK_SNAPSHOTS__{k.upper()}": v for k, v in s3_settings(s3, bucket).items()}
+
+
+def exact(points) -> dict[str, tuple]:
+    return {p.id: (np.asarray(p.vector, dtype=np.float32).tobytes(), p.text, json.dumps(p.payload, sort_keys=True),
+                   None if p.sparse is None else (tuple(p.sparse.indices), tuple(p.sparse.values))) for p in points}
+
+
+@pytest.mark.parametrize("backend", ["qdrant", "chroma"])
+def test_restore_brings_back_exactly_the_same_points(backend: str, s3: ServerProcess, chroma: ServerProcess,
+                                                     tmp_path: Path) -> None:
+    config = {"home": str(tmp_path / "home"), "snapshots": s3_settings(s3, f"snap-{backend}"),
+              "vectorstore": {"backend": backend, "chroma": {"url": chroma.url}}}
+    c = Container(Settings.model_validate(config))
+    try:
+        c.ingestor.ingest_path(f"kb-{backend}", mixed_folder(tmp_path / "docs"))
+        before = exact(c.store.points(f"kb-{backend}"))
+        snap = c.snapshots.create(f"kb-{backend}")
+        assert snap.kind == "aistack" and snap.size > 0
+        assert [s.key for s in c.snapshots.list(f"kb-{backend}")] == [snap.key]
+
+        c.store.delete_collection(f"kb-{backend}")
+        restored = c.snapshots.restore(snap.key)
+        assert restored == {"key": snap.key, "collection": f"kb-{backend}", "points": len(before)}
+        assert exact(c.store.points(f"kb-{backend}")) == before
+        assert c.store.describe(f"kb-{backend}").metadata["embedder"] == "all-MiniLM-L6-v2"
+
+        copy = c.snapshots.restore(snap.key, f"kb-{backend}-copy")
+        assert copy["points"] == len(before) and exact(c.store.points(f"kb-{backend}-copy")) == before
+    finally:
+        for name in (f"kb-{backend}", f"kb-{backend}-copy"):
+            try:
+                c.store.delete_collection(name)
+            except Exception:
+                pass
+        c.store.close()
+
+
+def test_prune_keeps_seven_daily_and_four_weekly(s3: ServerProcess, tmp_path: Path) -> None:
+    c = Container(Settings.model_validate({"home": str(tmp_path), "snapshots": s3_settings(s3, "prune")}))
+    now = datetime.now(timezone.utc).replace(hour=2, minute=0, second=0, microsecond=0)
+    keys = {}
+    for n in range(40):
+        when = now - timedelta(days=n)
+        keys[when] = f"qdrant/docs/{when.strftime('%Y%m%dT%H%M%S%fZ')}.tar.gz"
+        c.snapshots.s3.put_object(Bucket="prune", Key=keys[when], Body=b"x")
+    c.snapshots.s3.put_object(Bucket="prune", Key="qdrant/docs/not-a-snapshot.txt", Body=b"x")
+    preview = c.snapshots.prune(dry_run=True)
+    newest_week = sorted(keys)[-7:]
+    older = [when for when in keys if keys[when] in preview["kept"] and when not in newest_week]
+    assert {keys[w] for w in newest_week} <= set(preview["kept"])
+    # older keepers are the newest of their ISO week (a Sunday), and the 4 weeks include this one
+    assert all(w.isoweekday() == 7 for w in older) and 1 <= len(older) <= 3
+    assert len({w.isocalendar()[:2] for w in older} | {now.isocalendar()[:2]}) == len(older) + 1
+    assert len(preview["kept"]) + len(preview["deleted"]) == 40
+    assert len(c.snapshots.list("docs")) == 40
+    c.snapshots.prune()
+    assert sorted(s.key for s in c.snapshots.list("docs")) == preview["kept"]
+    c.store.close()
+
+
+def test_snapshot_cli_in_process(s3: ServerProcess, tmp_path: Path) -> None:
+    env = {"AISTACK_HOME": str(tmp_path / "home"), **snapshot_env(s3, "cli")}
+    assert run("ingest", str(mixed_folder(tmp_path / "docs")), "-c", "guides", env=env).returncode == 0
+    made = run("snapshot", "create", "--json", env=env)
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)[0]["key"]
+    listed = json.loads(run("snapshot", "list", "--json", env=env).stdout)
+    assert [s["key"] for s in listed] == [key]
+    restored = run("snapshot", "restore", key, "-c", "guides-restored", env=env)
+    assert restored.returncode == 0 and "restored" in restored.stdout
+    names = [c["name"] for c in json.loads(run("collections", "--json", env=env).stdout)]
+    assert names == ["guides", "guides-restored"]
+    bad = run("snapshot", "restore", "qdrant/guides/nope.tar.gz", env=env)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert run("snapshot", "prune", "--dry-run", env=env).returncode == 0
+
+
+def test_unreachable_snapshot_store_is_a_message(tmp_path: Path) -> None:
+    env = {"AISTACK_HOME": str(tmp_path), "AISTACK_SNAPSHOTS__ENDPOINT_URL": "http://127.0.0.1:9",
+           "AISTACK_SNAPSHOTS__ACCESS_KEY": "a", "AISTACK_SNAPSHOTS__SECRET_KEY": "b"}
+    result = run("snapshot", "list", env=env)
+    assert result.returncode == 1 and "cannot reach the snapshot store" in result.stderr
