@@ -89,7 +89,17 @@ class OnnxEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
 
-    def _run(self, rows: list[list[int]]) -> np.ndarray:
+    def token_embeddings(self, texts: list[str]) -> list[np.ndarray]:
+        """Unit-length contextual embeddings of each token (without [CLS] and [SEP]), for
+        late-interaction (MaxSim) reranking."""
+        out = []
+        for ids in self._encode(texts):
+            hidden = self._hidden([ids])[0][0]
+            hidden = hidden[1:-1] if len(ids) > 2 else hidden
+            out.append(hidden / np.maximum(np.linalg.norm(hidden, axis=1, keepdims=True), 1e-12))
+        return out
+
+    def _hidden(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         width = max(len(r) for r in rows)
         ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -99,7 +109,10 @@ class OnnxEmbedder:
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self.inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
-        hidden = self.session.run(None, feed)[0]
+        return self.session.run(None, feed)[0], mask
+
+    def _run(self, rows: list[list[int]]) -> np.ndarray:
+        hidden, mask = self._hidden(rows)
         weights = mask[..., None].astype(np.float32)
         return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
 

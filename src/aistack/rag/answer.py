@@ -58,7 +58,7 @@ class RagService:
     def _info(self, retrieval: Retrieval, sources: list[dict[str, Any]]) -> dict[str, Any]:
         return {"sources": sources, "rag": {"collection": retrieval.collection, "retrieval": retrieval.retrieval,
                                            "top_k": retrieval.top_k, "score_threshold": retrieval.score_threshold,
-                                           "retrieval_ms": round(retrieval.milliseconds, 2),
+                                           "retrieval_ms": round(retrieval.milliseconds, 2), **retrieval.extra,
                                            "context_found": bool(sources)}}
 
     async def chat(self, request: ChatCompletionRequest, options: RetrievalOptions) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from aistack.embeddings import Embedder
 from aistack.embeddings.bm25 import query_vector
 from aistack.errors import InvalidRequest
 from aistack.rag import collections
+from aistack.rag.rerank import late_interaction
 from aistack.settings import Settings
 from aistack.vectorstore import Hit, VectorStore
 
@@ -28,6 +29,8 @@ class RetrievalOptions(BaseModel):
     top_k: int | None = Field(None, ge=1, le=100)
     score_threshold: float | None = Field(None, ge=-1, le=1)
     retrieval: str | None = Field(None, pattern="^(dense|hybrid)$")
+    score_margin: float | None = Field(None, ge=0, le=2, description="Drop hits this far below the best one.")
+    rerank: str | None = Field(None, pattern="^(none|late_interaction)$")
     filter: dict[str, Any] | None = Field(None, description="{field: value or [values]} on chunk metadata.")
 
 
@@ -77,29 +80,39 @@ class Retriever:
         self.embedder = embedder
         self.store = store
 
+    def _mode(self, requested: str | None, configured: str) -> str:
+        if requested == "hybrid" and not self.store.supports_sparse:
+            raise InvalidRequest(f"hybrid retrieval needs sparse vectors, which {self.store.name} lacks: "
+                                 "use retrieval 'dense' or vectorstore.backend qdrant", param="retrieval")
+        mode = requested or configured
+        return "dense" if mode == "hybrid" and not self.store.supports_sparse else mode
+
     def retrieve(self, query: str, options: RetrievalOptions | None = None) -> Retrieval:
+        """Dense hits above the threshold and within `score_margin` of the best one, optionally
+        reordered by BM25 fusion (hybrid) and by the reranker; scores stay cosine similarities."""
         options = options or RetrievalOptions()
         if not query.strip():
             raise InvalidRequest("The query is empty.", param="query")
         where = check_filter(options.filter)
         started = time.perf_counter()
-        name = collections.check_name(options.collection or self.settings.rag.default_collection)
+        rag = self.settings.rag
+        name = collections.check_name(options.collection or rag.default_collection)
         config = collections.retrieval_config(self.settings, self.store.describe(name))
         top_k = options.top_k or config.top_k
         threshold = config.score_threshold if options.score_threshold is None else options.score_threshold
-        mode = options.retrieval or config.retrieval
-        if mode == "hybrid" and not self.store.supports_sparse:
-            raise InvalidRequest(f"hybrid retrieval needs sparse vectors, which {self.store.name} lacks: "
-                                 "use retrieval 'dense' or vectorstore.backend qdrant", param="retrieval")
-        vector = self.embedder.embed_query(query)
-        if mode == "dense":
-            hits = self.store.search(name, vector, top_k, threshold, where)
-        else:
-            wide = max(top_k, self.settings.rag.candidates)
-            dense = self.store.search(name, vector, wide, threshold, where)
-            # The threshold gates the question: when no passage is close enough, keywords alone
-            # do not make one relevant.
-            sparse = self.store.sparse_search(name, query_vector(query), wide, where) if dense else []
-            hits = fuse([dense, sparse], top_k)
-        return Retrieval(name, query, hits, top_k, threshold, mode,
-                         (time.perf_counter() - started) * 1000)
+        margin = rag.score_margin if options.score_margin is None else options.score_margin
+        mode = self._mode(options.retrieval, config.retrieval)
+        rerank = options.rerank or rag.rerank
+        wide = max(top_k, rag.candidates) if mode == "hybrid" or rerank != "none" else top_k
+        hits = self.store.search(name, self.embedder.embed_query(query), wide, threshold, where)
+        if hits and margin >= 0:
+            hits = [h for h in hits if h.score >= hits[0].score - margin]
+        if mode == "hybrid" and hits:
+            # BM25 reorders what passed; keywords alone never make a passage relevant.
+            passing = {h.id: h for h in hits}
+            sparse = [h for h in self.store.sparse_search(name, query_vector(query), wide, where) if h.id in passing]
+            hits = [passing[h.id] for h in fuse([hits, sparse], len(hits))]
+        if rerank == "late_interaction":
+            hits = late_interaction(self.embedder, query, hits[: rag.rerank_candidates]) + hits[rag.rerank_candidates :]
+        return Retrieval(name, query, hits[:top_k], top_k, threshold, mode,
+                         (time.perf_counter() - started) * 1000, {"score_margin": margin, "rerank": rerank})

@@ -110,13 +110,22 @@ class RagSettings(Section):
     default_collection: str = Field("documents", description="Collection used when none is named.")
     top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question (the seed's 5).")
     score_threshold: float = Field(
-        0.25, ge=-1, le=1,
-        description="Lowest cosine score kept. The seed's 0.72 suits bge-large; MiniLM scores lower.",
+        0.2, ge=-1, le=1,
+        description="Lowest cosine score kept. The seed's 0.72 suits bge-large; MiniLM scores lower "
+        "(docs/rag.md shows how 0.2 was chosen).",
+    )
+    score_margin: float = Field(
+        0.1, ge=0, le=2, description="Hits scoring more than this below the best hit are dropped (2: off)."
     )
     retrieval: Literal["dense", "hybrid"] = Field(
-        "dense", description="dense, or hybrid: dense + BM25 sparse vectors fused by reciprocal rank."
+        "hybrid", description="dense, or hybrid: BM25 sparse vectors reorder the dense hits by reciprocal "
+        "rank fusion (stores without sparse vectors use dense).",
     )
-    candidates: int = Field(20, ge=1, le=500, description="Hits each retriever hands to fusion.")
+    rerank: Literal["none", "late_interaction"] = Field(
+        "none", description="late_interaction: MaxSim over MiniLM token embeddings (onnx embedder only)."
+    )
+    rerank_candidates: int = Field(10, ge=1, le=100, description="Hits the reranker reorders.")
+    candidates: int = Field(20, ge=1, le=500, description="Dense hits fetched for fusion and reranking.")
     collections: dict[str, CollectionOverrides] = Field(
         default_factory=dict, description="Per-collection top_k, score_threshold, retrieval."
     )

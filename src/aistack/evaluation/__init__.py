@@ -1,0 +1,1 @@
+"""Evaluation: retrieval metrics on a development set (precision@k, recall@k, MRR, latency)."""

@@ -1,0 +1,72 @@
+"""Retrieval quality on the development set (benchmarks/devset): the defaults must keep the
+seed's precision@5 target, and each optional stage (hybrid, reranking) must not make it worse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aistack.container import Container
+from aistack.errors import InvalidRequest
+from aistack.evaluation.retrieval import evaluate, load_questions
+from aistack.rag.retrieve import RetrievalOptions
+from aistack.settings.model import Settings
+
+pytestmark = pytest.mark.integration
+DEVSET = Path(__file__).parents[2] / "benchmarks" / "devset"
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory):
+    c = Container(Settings(home=tmp_path_factory.mktemp("devset")))
+    c.ingestor.ingest_path("dev", DEVSET / "corpus")
+    yield c, load_questions(DEVSET / "questions.jsonl")
+    c.store.close()
+
+
+def test_devset_has_thirty_questions_or_more(dev) -> None:
+    _, questions = dev
+    assert sum(1 for q in questions if q.relevant) >= 30
+    names = {p.name for p in (DEVSET / "corpus").iterdir()}
+    assert all(q.relevant <= names for q in questions)
+
+
+def test_defaults_meet_the_seed_precision_target(dev) -> None:
+    c, questions = dev
+    report = evaluate(c.retriever, questions, RetrievalOptions(collection="dev"))
+    assert report["precision@5"] > 0.75 and report["recall@5"] >= 0.95
+    assert report["off_topic_refused"] == 1.0
+
+
+def test_hybrid_and_reranking_improve_the_ranking(dev) -> None:
+    c, questions = dev
+    mrr = {(mode, rerank): evaluate(c.retriever, questions, RetrievalOptions(
+        collection="dev", retrieval=mode, rerank=rerank))["mrr"]
+        for mode in ("dense", "hybrid") for rerank in ("none", "late_interaction")}
+    assert mrr[("hybrid", "none")] > mrr[("dense", "none")]
+    assert mrr[("dense", "late_interaction")] > mrr[("dense", "none")]
+
+
+def test_margin_trims_weak_hits(dev) -> None:
+    c, _ = dev
+    question = "Which port does Qdrant use for gRPC?"
+    loose = c.retriever.retrieve(question, RetrievalOptions(collection="dev", score_margin=2)).hits
+    tight = c.retriever.retrieve(question, RetrievalOptions(collection="dev", score_margin=0.05)).hits
+    assert len(tight) < len(loose) and all(h.score >= tight[0].score - 0.05 for h in tight)
+
+
+def test_reranking_needs_token_embeddings(dev) -> None:
+    c, _ = dev
+
+    class PooledOnly:
+        name, model, dimension = "openai", "all-MiniLM-L6-v2", 384
+
+        def embed_query(self, text: str):
+            return c.embedder.embed_query(text)
+
+    from aistack.rag.retrieve import Retriever
+
+    retriever = Retriever(c.settings, PooledOnly(), c.store)
+    with pytest.raises(InvalidRequest, match="late_interaction reranking needs token embeddings"):
+        retriever.retrieve("Which port does Qdrant use?", RetrievalOptions(collection="dev", rerank="late_interaction"))
