@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import os
-import platform
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +27,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from servers import ServerProcess, free_port, start_gateway  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import append_report, machine  # noqa: E402
 
 PROMPT = "1, 2, 3, 4, 5,"  # greedy SmolLM2 keeps counting: every run reaches max_tokens
 MODEL = "smollm2-135m-instruct"
@@ -173,14 +173,6 @@ def overhead(requests: int) -> list[str]:
     return lines
 
 
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, commit {commit}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -195,11 +187,7 @@ def main() -> None:
     report = "\n".join(lines)
     print(report)
     if not args.no_append:
-        out = ROOT / "docs" / "benchmarks.md"
-        if not out.exists():
-            out.write_text("# Benchmarks\n\nResults appended by the scripts in `benchmarks/`.\n\n")
-        with out.open("a") as handle:
-            handle.write(report + "\n")
+        append_report(report)
 
 
 if __name__ == "__main__":

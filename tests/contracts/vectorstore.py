@@ -103,6 +103,11 @@ class VectorStoreContract:
     def test_sparse_search_when_supported(self, store: VectorStore, collection: str) -> None:
         if not store.supports_sparse:
             pytest.skip(f"{store.name} has no sparse vectors")
-        store.upsert(collection, [point("a", 0, unit(1)), point("a", 1, unit(1))])
+        points = [point("a", 0, unit(1)), point("a", 1, unit(1)), point("a", 2, unit(1))]
+        points[2].sparse = SparseVector([2], [0.5])
+        store.upsert(collection, points)
         hits = store.sparse_search(collection, SparseVector([2], [1.0]), 5)
-        assert [h.payload["chunk_index"] for h in hits] == [1]
+        assert [h.id for h in hits] == [points[1].id, points[2].id]
+        among = store.sparse_search(collection, SparseVector([2], [1.0]), 5, ids=[points[0].id, points[2].id])
+        assert [h.id for h in among] == [points[2].id]
+        assert store.sparse_search(collection, SparseVector([2], [1.0]), 5, ids=[]) == []

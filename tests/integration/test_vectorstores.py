@@ -57,20 +57,17 @@ def test_embedded_qdrant_held_by_another_process_is_a_clear_error(tmp_path: Path
         holder.wait()
 
 
-def test_hybrid_falls_back_to_dense_on_chroma_unless_asked_for(chroma_server: ServerProcess, tmp_path: Path) -> None:
+def test_hybrid_retrieval_works_on_chroma_too(chroma_server: ServerProcess, tmp_path: Path) -> None:
     from aistack.container import Container
-    from aistack.errors import InvalidRequest
     from aistack.rag.retrieve import RetrievalOptions
     from corpus import mixed_folder
 
     settings = Settings.model_validate({"home": str(tmp_path), "vectorstore": {
         "backend": "chroma", "chroma": {"url": chroma_server.url}}})
     c = Container(settings)
-    c.ingestor.ingest_path("fallback", mixed_folder(tmp_path / "docs"))
+    c.ingestor.ingest_path("hybrid-chroma", mixed_folder(tmp_path / "docs"))
     try:
-        result = c.retriever.retrieve("Which port does Qdrant use for gRPC?", RetrievalOptions(collection="fallback"))
-        assert result.retrieval == "dense" and result.hits[0].payload["filename"] == "ports.md"
-        with pytest.raises(InvalidRequest, match="hybrid retrieval needs sparse vectors"):
-            c.retriever.retrieve("x", RetrievalOptions(collection="fallback", retrieval="hybrid"))
+        result = c.retriever.retrieve("Which port does Qdrant use for gRPC?", RetrievalOptions(collection="hybrid-chroma"))
+        assert result.retrieval == "hybrid" and result.hits[0].payload["filename"] == "ports.md"
     finally:
-        c.store.delete_collection("fallback")
+        c.store.delete_collection("hybrid-chroma")

@@ -3,6 +3,7 @@ modifier), so a query is just its terms with weight 1. Terms are hashed to stabl
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from collections import Counter
@@ -41,3 +42,19 @@ def document_vector(text: str) -> SparseVector:
 def query_vector(text: str) -> SparseVector:
     indices = sorted({_index(t) for t in terms(text)})
     return SparseVector(indices, [1.0] * len(indices))
+
+
+def rank(query: str, texts: list[str]) -> list[int]:
+    """Indices of `texts` by BM25 score for `query`, best first, with IDF taken over `texts`
+    (the candidate set), so it runs without any collection statistics."""
+    query_terms = set(terms(query))
+    docs = [Counter(terms(t)) for t in texts]
+    n = len(docs)
+    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5))
+           for t in query_terms if (df := sum(1 for d in docs if t in d))}
+    scores = []
+    for counts in docs:
+        length = sum(counts.values())
+        norm = K1 * (1 - B + B * length / AVERAGE_TERMS)
+        scores.append(sum(idf[t] * counts[t] * (K1 + 1) / (counts[t] + norm) for t in idf if t in counts))
+    return sorted(range(n), key=lambda i: scores[i], reverse=True)

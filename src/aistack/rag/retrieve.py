@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.embeddings import Embedder
-from aistack.embeddings.bm25 import query_vector
+from aistack.embeddings import bm25
 from aistack.errors import InvalidRequest
 from aistack.rag import collections
 from aistack.rag.rerank import late_interaction
@@ -80,13 +80,6 @@ class Retriever:
         self.embedder = embedder
         self.store = store
 
-    def _mode(self, requested: str | None, configured: str) -> str:
-        if requested == "hybrid" and not self.store.supports_sparse:
-            raise InvalidRequest(f"hybrid retrieval needs sparse vectors, which {self.store.name} lacks: "
-                                 "use retrieval 'dense' or vectorstore.backend qdrant", param="retrieval")
-        mode = requested or configured
-        return "dense" if mode == "hybrid" and not self.store.supports_sparse else mode
-
     def retrieve(self, query: str, options: RetrievalOptions | None = None) -> Retrieval:
         """Dense hits above the threshold and within `score_margin` of the best one, optionally
         reordered by BM25 fusion (hybrid) and by the reranker; scores stay cosine similarities."""
@@ -101,17 +94,19 @@ class Retriever:
         top_k = options.top_k or config.top_k
         threshold = config.score_threshold if options.score_threshold is None else options.score_threshold
         margin = rag.score_margin if options.score_margin is None else options.score_margin
-        mode = self._mode(options.retrieval, config.retrieval)
+        mode = options.retrieval or config.retrieval
         rerank = options.rerank or rag.rerank
         wide = max(top_k, rag.candidates) if mode == "hybrid" or rerank != "none" else top_k
         hits = self.store.search(name, self.embedder.embed_query(query), wide, threshold, where)
+        best = hits[0].score if hits else 0.0
+        if mode == "hybrid" and len(hits) > 1:
+            # BM25 over the dense candidates reorders them by reciprocal rank fusion; keywords
+            # alone never make a passage relevant, so nothing below the threshold gets in.
+            by_id = {h.id: h for h in hits}
+            keyword = [hits[i] for i in bm25.rank(query, [h.text for h in hits])]
+            hits = [by_id[h.id] for h in fuse([hits, keyword], len(hits))]
         if hits and margin >= 0:
-            hits = [h for h in hits if h.score >= hits[0].score - margin]
-        if mode == "hybrid" and hits:
-            # BM25 reorders what passed; keywords alone never make a passage relevant.
-            passing = {h.id: h for h in hits}
-            sparse = [h for h in self.store.sparse_search(name, query_vector(query), wide, where) if h.id in passing]
-            hits = [passing[h.id] for h in fuse([hits, sparse], len(hits))]
+            hits = [h for h in hits if h.score >= best - margin]
         if rerank == "late_interaction":
             hits = late_interaction(self.embedder, query, hits[: rag.rerank_candidates]) + hits[rag.rerank_candidates :]
         return Retrieval(name, query, hits[:top_k], top_k, threshold, mode,

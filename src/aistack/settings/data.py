@@ -118,8 +118,8 @@ class RagSettings(Section):
         0.1, ge=0, le=2, description="Hits scoring more than this below the best hit are dropped (2: off)."
     )
     retrieval: Literal["dense", "hybrid"] = Field(
-        "hybrid", description="dense, or hybrid: BM25 sparse vectors reorder the dense hits by reciprocal "
-        "rank fusion (stores without sparse vectors use dense).",
+        "hybrid", description="dense, or hybrid: BM25 over the dense candidates reorders them by "
+        "reciprocal rank fusion.",
     )
     rerank: Literal["none", "late_interaction"] = Field(
         "none", description="late_interaction: MaxSim over MiniLM token embeddings (onnx embedder only)."

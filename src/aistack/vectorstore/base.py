@@ -80,8 +80,9 @@ class VectorStore(Protocol):
         """Nearest points by cosine similarity (higher is closer), best first."""
 
     def sparse_search(self, name: str, vector: SparseVector, limit: int,
-                      where: Where | None = None) -> list[Hit]:
-        """BM25 over the sparse vectors (IDF applied by the store); only if supports_sparse."""
+                      where: Where | None = None, ids: list[str] | None = None) -> list[Hit]:
+        """BM25 over the sparse vectors (IDF applied by the store), among `ids` when given;
+        only if supports_sparse. Hits may come without payload."""
 
     def ids_for_source(self, name: str, source: str) -> set[str]: ...
 

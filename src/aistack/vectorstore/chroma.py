@@ -130,7 +130,8 @@ class ChromaStore:
         ]
         return [h for h in hits if score_threshold is None or h.score >= score_threshold]
 
-    def sparse_search(self, name: str, vector: Any, limit: int, where: Where | None = None) -> list[Hit]:
+    def sparse_search(self, name: str, vector: Any, limit: int, where: Where | None = None,
+                      ids: list[str] | None = None) -> list[Hit]:
         raise NotImplementedError("Chroma has no sparse vectors: hybrid retrieval needs vectorstore.backend qdrant")
 
     def _get(self, name: str, where: Where | None, include: list[str]) -> Iterator[tuple[str, Any, Any, Any]]:

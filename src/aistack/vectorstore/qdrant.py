@@ -25,11 +25,11 @@ PAGE = 512
 T = TypeVar("T")
 
 
-def qdrant_filter(where: Where | None) -> models.Filter | None:
-    if not where:
+def qdrant_filter(where: Where | None, ids: list[str] | None = None) -> models.Filter | None:
+    if not where and ids is None:
         return None
-    conditions = []
-    for key, value in where.items():
+    conditions: list[Any] = [models.HasIdCondition(has_id=ids)] if ids is not None else []
+    for key, value in (where or {}).items():
         match = models.MatchAny(any=list(value)) if isinstance(value, (list, tuple)) else models.MatchValue(value=value)
         conditions.append(models.FieldCondition(key=key, match=match))
     return models.Filter(must=conditions)
@@ -136,12 +136,13 @@ class QdrantStore:
             score_threshold=score_threshold, query_filter=qdrant_filter(where), with_payload=True,
         )))
 
-    def sparse_search(self, name: str, vector: SparseVector, limit: int, where: Where | None = None) -> list[Hit]:
-        if not vector.indices:
+    def sparse_search(self, name: str, vector: SparseVector, limit: int, where: Where | None = None,
+                      ids: list[str] | None = None) -> list[Hit]:
+        if not vector.indices or ids == []:
             return []
         return self._hits(self._call(name, lambda: self.client.query_points(
             name, query=models.SparseVector(indices=vector.indices, values=vector.values), using=SPARSE,
-            limit=limit, query_filter=qdrant_filter(where), with_payload=True,
+            limit=limit, query_filter=qdrant_filter(where, ids), with_payload=False,
         )))
 
     def _scroll(self, name: str, where: Where | None, payload: Any, vectors: bool) -> Iterator[models.Record]:
