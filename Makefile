@@ -31,6 +31,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/inference.py
+	# the seed's pipeline, run side by side with aistack's, needs LangChain's community loaders
+	$(BIN)/pip install -q -c constraints.txt langchain-community
+	$(BIN)/python benchmarks/rag.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
