@@ -129,7 +129,11 @@ def seed_pipeline(folder: Path, client, collection: str, embedder) -> int:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from langchain_community.document_loaders import DirectoryLoader, PyPDFLoader, TextLoader
+    from langchain_community.document_loaders import (
+        DirectoryLoader,
+        PyPDFLoader,
+        TextLoader,
+    )
     from langchain_text_splitters import RecursiveCharacterTextSplitter
     from qdrant_client.models import PointStruct
 

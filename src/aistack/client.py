@@ -24,6 +24,18 @@ class ChatClient(Protocol):
     def close(self) -> None: ...
 
 
+def check_response(url: str, response: httpx.Response) -> None:
+    """Raise the gateway's error message (OpenAI error shape) as a ClientError."""
+    if response.status_code < 400:
+        return
+    response.read()
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:300]
+    raise ClientError(f"{url} answered {response.status_code}: {message}")
+
+
 class GatewayClient:
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 300.0):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -31,14 +43,7 @@ class GatewayClient:
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def _check(self, response: httpx.Response) -> None:
-        if response.status_code < 400:
-            return
-        response.read()
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:300]
-        raise ClientError(f"{self.url} answered {response.status_code}: {message}")
+        check_response(self.url, response)
 
     def models(self) -> list[dict[str, Any]]:
         try:

@@ -5,10 +5,14 @@ that only lists collections never loads the LLM."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aistack.errors import BackendUnavailable
 from aistack.settings import Settings
+
+log = logging.getLogger("aistack")
 
 if TYPE_CHECKING:
     from aistack.embeddings import Embedder
@@ -76,8 +80,11 @@ class Container:
         """What the gateway opens before it serves: the LLM, the vector store (which takes the
         embedded Qdrant's folder lock) and the embedder."""
         await self.llm.start()
-        self.store
-        self.embedder
+        _ = self.embedder  # load the model now, not on the first request
+        try:
+            _ = self.store
+        except BackendUnavailable as exc:  # a store server that is down: /ready says so, chat works
+            log.warning("vector store unavailable at start-up: %s", exc.message)
 
     async def close(self) -> None:
         if "llm" in self._bindings:

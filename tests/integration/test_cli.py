@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from servers import ServerProcess
 
 pytestmark = pytest.mark.integration

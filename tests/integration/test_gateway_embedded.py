@@ -9,7 +9,6 @@ import time
 import httpx
 import openai
 import pytest
-
 from servers import ServerProcess
 
 pytestmark = [pytest.mark.integration]

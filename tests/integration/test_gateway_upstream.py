@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-
 from servers import ServerProcess, free_port, start_gateway
 
 pytestmark = pytest.mark.integration

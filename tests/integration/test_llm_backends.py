@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from contracts.llm import LLMContract
+from servers import ServerProcess, start_llama_cpp_server
 
 from aistack.llm.llamacpp import LlamaCppBackend
 from aistack.llm.openai_compat import OpenAICompatBackend
 from aistack.settings.model import LlamaCppModel, Settings
-from contracts.llm import LLMContract
-from servers import ServerProcess, start_llama_cpp_server
 
 pytestmark = pytest.mark.integration
 

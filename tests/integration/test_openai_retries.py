@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from aiohttp import web
+from servers import free_port
 
 from aistack.errors import UpstreamError, UpstreamRejected
 from aistack.llm.openai_compat import OpenAICompatBackend
 from aistack.llm.protocol import ChatCompletionRequest
 from aistack.settings.model import Settings
-from servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 REQUEST = ChatCompletionRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "hi"}]})

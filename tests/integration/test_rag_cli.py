@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from corpus import mixed_folder
 from servers import ServerProcess, start_gateway
 from test_cli import run

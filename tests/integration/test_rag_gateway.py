@@ -10,7 +10,6 @@ import httpx
 import numpy as np
 import openai
 import pytest
-
 from corpus import BROKEN, mixed_folder
 from servers import ServerProcess
 

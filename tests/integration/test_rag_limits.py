@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from corpus import mixed_folder
 from fastapi.testclient import TestClient
 
 from aistack.container import Container
 from aistack.gateway.app import create_app
 from aistack.settings.model import Settings
-from corpus import mixed_folder
 
 pytestmark = pytest.mark.integration
 
@@ -54,3 +54,18 @@ def test_uploads_over_the_limit_get_413_and_the_server_goes_on(client) -> None:
     assert empty.status_code == 400
     bad_meta = http.post("/v1/collections/uploads/documents", files={"files": ("a.txt", b"a"), "metadata": (None, "[1]")})
     assert bad_meta.status_code == 400 and bad_meta.json()["error"]["param"] == "metadata"
+
+
+def test_a_vector_store_server_that_is_down_is_not_ready_and_chat_still_works(tmp_path: Path) -> None:
+    from servers import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = Settings.model_validate({"home": str(tmp_path), "llm": {"backend": "fake"},
+                                        "vectorstore": {"backend": "chroma", "chroma": {"url": dead}}})
+    with TestClient(create_app(Container(settings))) as http:
+        ready = http.get("/ready")
+        assert ready.status_code == 503 and "cannot be reached" in ready.json()["vectorstore"]["error"]
+        listed = http.get("/v1/collections")
+        assert listed.status_code == 503 and listed.json()["error"]["code"] == "backend_unavailable"
+        chat = http.post("/v1/chat/completions", json={"model": "fake", "messages": [{"role": "user", "content": "hi"}]})
+        assert chat.status_code == 200

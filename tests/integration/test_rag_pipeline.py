@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import BROKEN, mixed_folder
+from servers import BIN
 
 from aistack.container import Container
 from aistack.rag.retrieve import RetrievalOptions
 from aistack.settings.model import Settings
-from corpus import BROKEN, mixed_folder
-from servers import BIN
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from aistack.container import Container
-from aistack.settings.model import Settings
 from corpus import mixed_folder
 from servers import ServerProcess, start_chroma, start_moto
 from test_cli import run
+
+from aistack.container import Container
+from aistack.settings.model import Settings
 
 pytestmark = pytest.mark.integration
 

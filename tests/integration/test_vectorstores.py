@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from contracts.vectorstore import VectorStoreContract
+from servers import ServerProcess, start_chroma
 
 from aistack.errors import StoreLocked
 from aistack.settings.model import Settings
 from aistack.vectorstore import create_store
-from contracts.vectorstore import VectorStoreContract
-from servers import ServerProcess, start_chroma
 
 pytestmark = pytest.mark.integration
 
@@ -58,9 +58,10 @@ def test_embedded_qdrant_held_by_another_process_is_a_clear_error(tmp_path: Path
 
 
 def test_hybrid_retrieval_works_on_chroma_too(chroma_server: ServerProcess, tmp_path: Path) -> None:
+    from corpus import mixed_folder
+
     from aistack.container import Container
     from aistack.rag.retrieve import RetrievalOptions
-    from corpus import mixed_folder
 
     settings = Settings.model_validate({"home": str(tmp_path), "vectorstore": {
         "backend": "chroma", "chroma": {"url": chroma_server.url}}})

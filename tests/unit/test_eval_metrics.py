@@ -4,7 +4,13 @@ import math
 
 import pytest
 
-from aistack.evaluation.metrics import mean, percentile, precision, recall, reciprocal_rank
+from aistack.evaluation.metrics import (
+    mean,
+    percentile,
+    precision,
+    recall,
+    reciprocal_rank,
+)
 from aistack.rag.retrieve import fuse
 from aistack.vectorstore import Hit
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +16,12 @@ from pydantic import SecretStr
 
 from aistack.container import Container
 from aistack.gateway.app import create_app
-from aistack.settings.model import FakeLLMSettings, LLMSettings, ServerSettings, Settings
+from aistack.settings.model import (
+    FakeLLMSettings,
+    LLMSettings,
+    ServerSettings,
+    Settings,
+)
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hello there"}]}
@@ -22,7 +29,9 @@ CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hello there"}
 
 def make_settings(**server: Any) -> Settings:
     fake = FakeLLMSettings(reply="one two three", delay=0.0, max_queue=1)
-    return Settings(server=ServerSettings(**server), llm=LLMSettings(backend="fake", fake=fake))
+    # the gateway opens its vector store at start-up: give each app a throwaway home
+    return Settings(home=Path(tempfile.mkdtemp(prefix="aistack-unit-")), server=ServerSettings(**server),
+                    llm=LLMSettings(backend="fake", fake=fake))
 
 
 async def client_for(settings: Settings) -> tuple[httpx.AsyncClient, Container]:
@@ -166,4 +175,6 @@ async def test_streamed_tokens_are_logged_even_when_usage_not_asked(client, capl
 
 
 async def test_ready_reports_the_backend(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/ready")).json() == {"status": "ready", "llm": {"backend": "fake"}}
+    ready = (await client.get("/ready")).json()
+    assert ready["status"] == "ready" and ready["llm"] == {"backend": "fake"}
+    assert ready["vectorstore"]["backend"] == "qdrant" and ready["vectorstore"]["location"].endswith("qdrant")

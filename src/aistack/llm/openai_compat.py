@@ -8,17 +8,20 @@ The client is aiohttp: httpx's connection pool cost about 1 ms of CPU per reques
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-
-import asyncio
 
 import aiohttp
 import orjson
 
 from aistack.errors import UpstreamError, UpstreamRejected, UpstreamTimeout
-from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest, SamplingParams
+from aistack.llm.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    SamplingParams,
+)
 from aistack.settings import Settings
 
 

@@ -51,7 +51,7 @@ class RagService:
         })
         return body, retrieval, [source_of(hit) for hit in used]
 
-    def _no_context(self, request: ChatCompletionRequest, retrieval: Retrieval) -> str:
+    def _no_context(self, retrieval: Retrieval) -> str:
         return self.settings.rag.no_context_answer.format(
             collection=retrieval.collection, threshold=retrieval.score_threshold)
 
@@ -65,7 +65,7 @@ class RagService:
         body, retrieval, sources = await self._prepare(request, options)
         if body is None:
             result = ResponseIds(request.model, chat=True).completion(
-                self._no_context(request, retrieval), "stop", 0, 0)
+                self._no_context(retrieval), "stop", 0, 0)
         else:
             result = await self.llm.chat(body)
         return {**result, **self._info(retrieval, sources)}
@@ -76,7 +76,7 @@ class RagService:
         body, retrieval, sources = await self._prepare(request, options)
         info = self._info(retrieval, sources)
         if body is None:
-            return _canned(request.model, self._no_context(request, retrieval), info)
+            return _canned(request.model, self._no_context(retrieval), info)
         return _with_sources(self.llm.chat_stream(body), info)
 
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from aistack.client import ClientError
+from aistack.client import ClientError, check_response
 from aistack.container import Container
 from aistack.errors import AistackError
 from aistack.ingest.loaders import discover
@@ -57,7 +57,7 @@ class GatewayRagClient:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach the gateway at {self.url}: {exc}") from None
-        _check(self.url, response)
+        check_response(self.url, response)
         return response.json()
 
     def collections(self) -> list[dict[str, Any]]:
@@ -95,7 +95,7 @@ class GatewayRagClient:
         body = {"question": question, "stream": True, "model": model, **options.model_dump(exclude_none=True)}
         try:
             with self.http.stream("POST", "/v1/rag/answer", json=body) as response:
-                _check(self.url, response)
+                check_response(self.url, response)
                 for line in response.iter_lines():
                     if not line.startswith("data:") or line.endswith("[DONE]"):
                         continue
@@ -120,17 +120,6 @@ class GatewayRagClient:
 
     def close(self) -> None:
         self.http.close()
-
-
-def _check(url: str, response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    response.read()
-    try:
-        message = response.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = response.text[:300]
-    raise ClientError(f"{url} answered {response.status_code}: {message}")
 
 
 class InProcessRagClient:

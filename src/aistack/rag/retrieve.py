@@ -9,8 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aistack.embeddings import Embedder
-from aistack.embeddings import bm25
+from aistack.embeddings import Embedder, bm25
 from aistack.errors import InvalidRequest
 from aistack.rag import collections
 from aistack.rag.rerank import late_interaction

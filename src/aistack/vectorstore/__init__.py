@@ -1,6 +1,13 @@
 """The vector store seam: one Protocol (base.py), a registry, and the stores it names."""
 
-from aistack.vectorstore.base import CollectionInfo, DocumentInfo, Hit, Point, SparseVector, VectorStore
+from aistack.vectorstore.base import (
+    CollectionInfo,
+    DocumentInfo,
+    Hit,
+    Point,
+    SparseVector,
+    VectorStore,
+)
 from aistack.vectorstore.registry import create_store
 
 __all__ = ["CollectionInfo", "DocumentInfo", "Hit", "Point", "SparseVector", "VectorStore", "create_store"]

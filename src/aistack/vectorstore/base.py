@@ -93,6 +93,9 @@ class VectorStore(Protocol):
     def points(self, name: str) -> Iterator[Point]:
         """Every point with its vectors (snapshots, checks)."""
 
+    def ping(self) -> None:
+        """Raise when the store cannot be reached (for /ready)."""
+
     def close(self) -> None: ...
 
 

@@ -16,9 +16,17 @@ import chromadb
 import numpy as np
 from chromadb.errors import NotFoundError
 
-from aistack.errors import Conflict, NotFound
+from aistack.errors import BackendUnavailable, Conflict, NotFound
 from aistack.settings import Settings
-from aistack.vectorstore.base import SOURCE, CollectionInfo, DocumentInfo, Hit, Point, Where, summarise
+from aistack.vectorstore.base import (
+    SOURCE,
+    CollectionInfo,
+    DocumentInfo,
+    Hit,
+    Point,
+    Where,
+    summarise,
+)
 
 PAGE = 1000
 T = TypeVar("T")
@@ -54,11 +62,14 @@ class ChromaStore:
         chroma_settings = chromadb.Settings(anonymized_telemetry=False)
         if config.url:
             url = urlparse(config.url)
-            self.client = chromadb.HttpClient(
-                host=url.hostname or "127.0.0.1", port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https", settings=chroma_settings,
-            )
             self.location = config.url
+            try:
+                self.client = chromadb.HttpClient(
+                    host=url.hostname or "127.0.0.1", port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https", settings=chroma_settings,
+                )
+            except Exception as exc:  # the client checks the server as it is built
+                raise BackendUnavailable(f"Chroma at {config.url} cannot be reached: {exc}") from None
         else:
             path = Path(config.path or settings.home / "chroma")
             path.mkdir(parents=True, exist_ok=True)
@@ -71,6 +82,8 @@ class ChromaStore:
             return self.client.get_collection(name, embedding_function=None)
         except (NotFoundError, ValueError):
             raise NotFound(f"collection '{name}' does not exist") from None
+        except Exception as exc:
+            raise BackendUnavailable(f"Chroma at {self.location} cannot be reached: {exc}") from None
 
     def _with(self, name: str, action: Callable[[Any], T]) -> T:
         with self.lock:
@@ -164,6 +177,9 @@ class ChromaStore:
     def points(self, name: str) -> Iterator[Point]:
         for id_, vector, text, meta in self._get(name, None, ["embeddings", "documents", "metadatas"]):
             yield Point(id_, np.asarray(vector, dtype=np.float32), text or "", from_chroma(meta))
+
+    def ping(self) -> None:
+        self.client.heartbeat()
 
     def close(self) -> None:
         pass

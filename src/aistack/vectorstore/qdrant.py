@@ -14,10 +14,23 @@ from typing import Any, TypeVar
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from aistack.errors import Conflict, NotFound, StoreLocked
+from aistack.errors import (
+    AistackError,
+    BackendUnavailable,
+    Conflict,
+    NotFound,
+    StoreLocked,
+)
 from aistack.settings import Settings
 from aistack.vectorstore.base import (
-    SOURCE, CollectionInfo, DocumentInfo, Hit, Point, SparseVector, Where, summarise,
+    SOURCE,
+    CollectionInfo,
+    DocumentInfo,
+    Hit,
+    Point,
+    SparseVector,
+    Where,
+    summarise,
 )
 
 DENSE, SPARSE = "dense", "bm25"
@@ -63,11 +76,19 @@ class QdrantStore:
         return self.url or str(self.path)
 
     def _call(self, collection: str, action: Callable[[], T]) -> T:
+        """Run a call on one collection; a missing collection is NotFound, an unreachable server
+        BackendUnavailable."""
         with self.lock:
             try:
                 return action()
-            except Exception:
-                if not self.client.collection_exists(collection):
+            except AistackError:
+                raise
+            except Exception as exc:
+                try:
+                    exists = self.client.collection_exists(collection)
+                except Exception:
+                    raise BackendUnavailable(f"Qdrant at {self.location} cannot be reached: {exc}") from None
+                if not exists:
                     raise NotFound(f"collection '{collection}' does not exist") from None
                 raise
 
@@ -176,6 +197,10 @@ class QdrantStore:
                 str(record.id), np.asarray(vectors[DENSE], dtype=np.float32), payload.pop("text", ""), payload,
                 SparseVector(list(sparse.indices), list(sparse.values)) if sparse else None,
             )
+
+    def ping(self) -> None:
+        with self.lock:
+            self.client.get_collections()
 
     def close(self) -> None:
         with self.lock:

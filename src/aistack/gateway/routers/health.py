@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 from fastapi import APIRouter, Request
-from aistack.gateway.responses import JSONResponse
 
 from aistack.errors import AistackError
+from aistack.gateway.responses import JSONResponse
 
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 10.0
@@ -26,4 +27,13 @@ async def ready(request: Request) -> JSONResponse:
     except (AistackError, TimeoutError) as exc:
         reason = exc.message if isinstance(exc, AistackError) else "timed out"
         return JSONResponse({"status": "unavailable", "llm": {"error": reason}}, status_code=503)
-    return JSONResponse({"status": "ready", "llm": llm})
+    backend = container.settings.vectorstore.backend
+    try:
+        store = await anyio.to_thread.run_sync(lambda: container.store)
+        await asyncio.wait_for(anyio.to_thread.run_sync(store.ping), READY_TIMEOUT_S)
+    except Exception as exc:  # any client error means the store cannot serve
+        reason = exc.message if isinstance(exc, AistackError) else str(exc) or type(exc).__name__
+        return JSONResponse({"status": "unavailable", "llm": llm,
+                             "vectorstore": {"backend": backend, "error": reason}}, status_code=503)
+    return JSONResponse({"status": "ready", "llm": llm,
+                         "vectorstore": {"backend": store.name, "location": store.location}})

@@ -13,7 +13,12 @@ from aistack.gateway.errors import validation_error
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.streaming import sse_response
-from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest, SamplingParams, StreamOptions
+from aistack.llm.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    SamplingParams,
+    StreamOptions,
+)
 from aistack.rag.retrieve import RetrievalOptions
 
 router = APIRouter(prefix="/v1", tags=["openai"])
