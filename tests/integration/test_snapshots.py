@@ -122,3 +122,27 @@ def test_unreachable_snapshot_store_is_a_message(tmp_path: Path) -> None:
            "AISTACK_SNAPSHOTS__ACCESS_KEY": "a", "AISTACK_SNAPSHOTS__SECRET_KEY": "b"}
     result = run("snapshot", "list", env=env)
     assert result.returncode == 1 and "cannot reach the snapshot store" in result.stderr
+
+
+def test_snapshot_api_on_a_gateway_that_holds_the_store(s3: ServerProcess, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from aistack.gateway.app import create_app
+
+    settings = Settings.model_validate({"home": str(tmp_path), "llm": {"backend": "fake"},
+                                        "snapshots": s3_settings(s3, "api")})
+    with TestClient(create_app(Container(settings))) as http:
+        http.post("/v1/collections/notes/documents", json={"text": "The VPN certificate is valid for 365 days."})
+        made = http.post("/v1/snapshots", json={"collection": "notes"})
+        assert made.status_code == 201
+        key = made.json()["data"][0]["key"]
+        assert [s["key"] for s in http.get("/v1/snapshots").json()["data"]] == [key]
+        http.delete("/v1/collections/notes")
+        restored = http.post("/v1/snapshots/restore", json={"key": key}).json()
+        assert restored == {"key": key, "collection": "notes", "points": 1}
+        hits = http.post("/v1/retrieve", json={"query": "How long is the VPN certificate valid?",
+                                               "collection": "notes"}).json()["data"]
+        assert "365 days" in hits[0]["text"]
+        assert http.post("/v1/snapshots/prune", json={"dry_run": True}).json() == {"kept": [key], "deleted": []}
+        assert http.post("/v1/snapshots/restore", json={"key": "elsewhere/x.tar.gz"}).status_code == 400
+        assert http.post("/v1/snapshots/restore", json={"key": "qdrant/notes/20200101T000000000000Z.tar.gz"}).status_code == 404
