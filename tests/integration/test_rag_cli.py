@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
     tmp = tmp_path_factory.mktemp("rag-cli")
-    server = start_gateway({}, tmp, "rag-cli")
+    server = start_gateway({"AISTACK_INGEST__MAX_UPLOAD_BYTES": "8192"}, tmp, "rag-cli")
     yield server, tmp / "home"
     server.stop()
 
@@ -61,9 +61,14 @@ def test_cli_beside_a_gateway_goes_through_its_api(gateway: tuple[ServerProcess,
     assert "in use by another process" in locked.stderr and "--url" in locked.stderr
 
     root = mixed_folder(tmp_path / "docs")
+    (root / "huge.txt").write_text("too big to upload " * 1000)
     via = run("ingest", str(root), "-c", "remote", "--url", server.url, "--json", env=env)
     assert via.returncode == 0, via.stderr
-    assert json.loads(via.stdout)["added"] == 3
+    summary = json.loads(via.stdout)
+    assert (summary["added"], summary["failed"]) == (3, 5)
+    huge = next(r for r in summary["results"] if r["filename"] == "huge.txt")
+    assert "exceeds the limit of 8192 bytes" in huge["reason"]
+    (root / "huge.txt").unlink()
     again = json.loads(run("ingest", str(root), "-c", "remote", "--url", server.url, "--json", env=env).stdout)
     assert again["unchanged"] == 3
     asked = run("ask", "How many daily snapshots are kept?", "-c", "remote", "--url", server.url, "--json", env=env)

@@ -84,12 +84,22 @@ class GatewayRagClient:
             except OSError as exc:
                 result = vars(FileResult(str(path), path.name, "failed", reason=f"cannot read the file: {exc.strerror}"))
             else:
-                summary = self._call("POST", f"/v1/collections/{collection}/documents",
-                                     files={"files": (str(path), data)})
-                result = summary["results"][0]
+                result = self._upload(collection, path, data)
             results.append(result)
             progress(result)
         return results
+
+    def _upload(self, collection: str, path: Path, data: bytes) -> dict[str, Any]:
+        """One file's result; a file the gateway refuses (too large, say) fails alone."""
+        try:
+            response = self.http.post(f"/v1/collections/{collection}/documents", files={"files": (str(path), data)})
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach the gateway at {self.url}: {exc}") from None
+        if response.status_code == 413:
+            reason = response.json().get("error", {}).get("message", response.text[:200])
+            return vars(FileResult(str(path), path.name, "failed", reason=reason))
+        check_response(self.url, response)
+        return response.json()["results"][0]
 
     def ask(self, question: str, options: RetrievalOptions, model: str | None) -> Iterator[dict[str, Any]]:
         body = {"question": question, "stream": True, "model": model, **options.model_dump(exclude_none=True)}
