@@ -164,3 +164,27 @@ def test_embeddings_endpoint_with_the_openai_sdk(sdk: openai.OpenAI, http: httpx
     for bad in ({"model": EMBEDDER, "input": []}, {"model": EMBEDDER, "input": [[1, 2]]},
                 {"model": EMBEDDER, "input": ["ok", ""]}, {"model": EMBEDDER, "input": "x", "dimensions": 3}):
         assert http.post("/v1/embeddings", json=bad).status_code == 400
+
+
+def test_openai_embedder_against_the_gateway_matches_the_bundled_one(embedded_gateway: ServerProcess) -> None:
+    """The `openai` embeddings backend, pointed at a real /v1/embeddings (this gateway's), gives
+    the vectors the bundled embedder gives in process."""
+    from aistack.embeddings import create_embedder
+    from aistack.settings.model import Settings
+
+    settings = Settings.model_validate({"embeddings": {"backend": "openai", "batch_size": 2, "openai": {
+        "base_url": embedded_gateway.url + "/v1", "model": EMBEDDER}}})
+    remote, local = create_embedder(settings), create_embedder(Settings())
+    texts = ["GPU passthrough", "IOMMU groups", "banana bread"]
+    try:
+        assert remote.dimension == 384
+        assert np.allclose(remote.embed_documents(texts), local.embed_documents(texts), atol=1e-5)
+        assert np.allclose(remote.embed_query("IOMMU"), local.embed_query("IOMMU"), atol=1e-5)
+    finally:
+        remote.close()
+    broken = create_embedder(Settings.model_validate({"embeddings": {"backend": "openai", "openai": {
+        "base_url": embedded_gateway.url + "/v1", "model": "nope"}}}))
+    from aistack.errors import UpstreamError
+
+    with pytest.raises(UpstreamError, match="answered 404"):
+        broken.embed_query("x")

@@ -40,6 +40,14 @@ class TestChromaServer(VectorStoreContract):
         store.close()
 
 
+class TestChromaLocalFolder(VectorStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path):
+        store = create_store(Settings.model_validate({"home": str(tmp_path), "vectorstore": {"backend": "chroma"}}))
+        yield store
+        store.close()
+
+
 def test_embedded_qdrant_held_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
     import subprocess
     import sys
