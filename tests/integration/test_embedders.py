@@ -44,3 +44,26 @@ def test_bundled_int8_onnx_matches_the_fp32_reference(reference) -> None:
     agreement = (ours * theirs).sum(axis=1)
     assert agreement.min() > 0.97, agreement  # int8 weights cost a little, not the meaning
     assert np.argsort(ours @ ours[0])[::-1].tolist() == np.argsort(theirs @ theirs[0])[::-1].tolist()
+
+
+def test_serving_rag_never_imports_torch(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, sys\n"
+        "from aistack.container import Container\n"
+        "from aistack.gateway.app import create_app\n"
+        "from aistack.settings.model import Settings\n"
+        f"c = Container(Settings(home={str(tmp_path)!r}))\n"
+        "create_app(c)\n"
+        "asyncio.run(c.start())\n"
+        "c.ingestor.ingest_path('docs', __import__('pathlib').Path(" + repr(str(tmp_path)) + "))\n"
+        "c.retriever.retrieve('hello', __import__('aistack.rag.retrieve', fromlist=['x']).RetrievalOptions(collection='docs'))\n"
+        "asyncio.run(c.close())\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sentence_transformers', 'transformers')))\n"
+    )
+    (tmp_path / "a.md").write_text("# Hello\n\nhello world")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
