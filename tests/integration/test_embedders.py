@@ -67,3 +67,19 @@ def test_serving_rag_never_imports_torch(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_dynamic_int8_is_built_once_and_stays_close_to_the_bundled_file(tmp_path) -> None:
+    from aistack.embeddings import create_embedder
+
+    plain = create_embedder(Settings.model_validate({"home": str(tmp_path), "embeddings": {"onnx": {"quantize": "none"}}}))
+    fast = create_embedder(Settings(home=tmp_path))
+    cached = list((tmp_path / "cache" / "embeddings").iterdir())
+    assert len(cached) == 1 and cached[0].name.endswith("-dynamic-int8.onnx")
+    built = cached[0].stat().st_mtime_ns
+    create_embedder(Settings(home=tmp_path))
+    assert cached[0].stat().st_mtime_ns == built  # reused, not rebuilt
+    agreement = (plain.embed_documents(TEXTS) * fast.embed_documents(TEXTS)).sum(axis=1)
+    assert agreement.min() > 0.98, agreement
+    batch = fast.embed_documents(TEXTS)
+    assert np.array_equal(batch[1], fast.embed_documents([TEXTS[1]])[0])  # neighbours change nothing
