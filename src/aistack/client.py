@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
 import httpx
@@ -73,19 +73,38 @@ class GatewayClient:
         self.http.close()
 
 
-class InProcessClient:
-    """Runs the configured backend inside the CLI process, on one event loop for its lifetime."""
+class EventLoop:
+    """One event loop for a command's lifetime: async calls made synchronous, backend errors
+    turned into ClientError."""
 
-    def __init__(self, container: Container):
-        self.container = container
+    def __init__(self) -> None:
         self.runner = asyncio.Runner()
-        self._run(container.start())
 
     def _run(self, coro: Any) -> Any:
         try:
             return self.runner.run(coro)
         except AistackError as exc:
             raise ClientError(exc.message) from None
+
+    def _iterate(self, items: AsyncIterator[Any]) -> Iterator[Any]:
+        """The items one at a time; closing early closes the async iterator (stops generation)."""
+        try:
+            while True:
+                try:
+                    yield self._run(anext(items))
+                except StopAsyncIteration:
+                    return
+        finally:
+            self.runner.run(items.aclose())
+
+
+class InProcessClient(EventLoop):
+    """Runs the configured backend inside the CLI process, on one event loop for its lifetime."""
+
+    def __init__(self, container: Container):
+        super().__init__()
+        self.container = container
+        self._run(container.start())
 
     def models(self) -> list[dict[str, Any]]:
         return self._run(self.container.llm.models())
@@ -95,18 +114,10 @@ class InProcessClient:
             request = ChatCompletionRequest.model_validate({**body, "stream": True})
         except ValueError as exc:
             raise ClientError(str(exc)) from None
-        chunks = self.container.llm.chat_stream(request)
-        try:
-            while True:
-                try:
-                    chunk = self._run(anext(chunks))
-                except StopAsyncIteration:
-                    return
-                for choice in chunk.get("choices", ()):
-                    if choice["delta"].get("content"):
-                        yield choice["delta"]["content"]
-        finally:
-            self.runner.run(chunks.aclose())
+        for chunk in self._iterate(self.container.llm.chat_stream(request)):
+            for choice in chunk.get("choices", ()):
+                if choice["delta"].get("content"):
+                    yield choice["delta"]["content"]
 
     def close(self) -> None:
         self.runner.run(self.container.close())

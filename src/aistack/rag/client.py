@@ -5,7 +5,6 @@ summaries, and answer chunks (chat.completion.chunk, the first carrying `sources
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,7 +12,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from aistack.client import ClientError, check_response
+from aistack.client import ClientError, EventLoop, check_response
 from aistack.container import Container
 from aistack.errors import AistackError
 from aistack.ingest.loaders import discover
@@ -132,12 +131,12 @@ class GatewayRagClient:
         self.http.close()
 
 
-class InProcessRagClient:
+class InProcessRagClient(EventLoop):
     """The vector store and embedder in this process; the LLM is loaded only to answer."""
 
     def __init__(self, container: Container):
+        super().__init__()
         self.container = container
-        self.runner = asyncio.Runner()
         self._guard(lambda: container.store)
 
     @staticmethod
@@ -183,15 +182,7 @@ class InProcessRagClient:
             await c.llm.start()
             return await c.rag.chat_stream(request, options)
 
-        chunks = self._run(open_stream())
-        try:
-            while True:
-                try:
-                    yield self._run(anext(chunks))
-                except StopAsyncIteration:
-                    return
-        finally:
-            self.runner.run(chunks.aclose())
+        yield from self._iterate(self._run(open_stream()))
 
     def snapshot_create(self, collection: str | None) -> list[dict[str, Any]]:
         service = self.container.snapshots
@@ -206,12 +197,6 @@ class InProcessRagClient:
 
     def snapshot_prune(self, dry_run: bool) -> dict[str, list[str]]:
         return self._guard(lambda: self.container.snapshots.prune(dry_run))
-
-    def _run(self, coro: Any) -> Any:
-        try:
-            return self.runner.run(coro)
-        except AistackError as exc:
-            raise ClientError(exc.message) from None
 
     def close(self) -> None:
         self.runner.run(self.container.close())
