@@ -1,5 +1,5 @@
 """A portable, exact copy of one collection: a tar.gz with manifest.json and points.jsonl
-(vectors as base64 float32, so a restore gives back bit-identical points).
+(vectors as base64 float32, written bit for bit; the store may renormalise them on restore).
 
 Used for embedded Qdrant, which has no snapshot API, and for Chroma. The export holds the
 store's lock, so no write in this process lands halfway through: a consistent copy."""
