@@ -36,6 +36,22 @@ def check_response(url: str, response: httpx.Response) -> None:
     raise ClientError(f"{url} answered {response.status_code}: {message}")
 
 
+def sse_chunks(http: httpx.Client, url: str, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The JSON events of a server-sent-events response; an error event becomes a ClientError."""
+    try:
+        with http.stream("POST", path, json=body) as response:
+            check_response(url, response)
+            for line in response.iter_lines():
+                if not line.startswith("data:") or line.endswith("[DONE]"):
+                    continue
+                chunk = orjson.loads(line[5:])
+                if "error" in chunk:
+                    raise ClientError(chunk["error"]["message"])
+                yield chunk
+    except httpx.HTTPError as exc:
+        raise ClientError(f"cannot reach the gateway at {url}: {exc}") from None
+
+
 class GatewayClient:
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 300.0):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -54,20 +70,10 @@ class GatewayClient:
         return response.json()["data"]
 
     def stream_chat(self, body: dict[str, Any]) -> Iterator[str]:
-        try:
-            with self.http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
-                self._check(response)
-                for line in response.iter_lines():
-                    if not line.startswith("data:") or line.endswith("[DONE]"):
-                        continue
-                    chunk = orjson.loads(line[5:])
-                    if "error" in chunk:
-                        raise ClientError(chunk["error"]["message"])
-                    for choice in chunk.get("choices", ()):
-                        if choice["delta"].get("content"):
-                            yield choice["delta"]["content"]
-        except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach the gateway at {self.url}: {exc}") from None
+        for chunk in sse_chunks(self.http, self.url, "/v1/chat/completions", {**body, "stream": True}):
+            for choice in chunk.get("choices", ()):
+                if choice["delta"].get("content"):
+                    yield choice["delta"]["content"]
 
     def close(self) -> None:
         self.http.close()

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-import orjson
 
-from aistack.client import ClientError, EventLoop, check_response
+from aistack.client import ClientError, EventLoop, check_response, sse_chunks
 from aistack.container import Container
 from aistack.errors import AistackError
 from aistack.ingest.loaders import discover
@@ -102,18 +101,7 @@ class GatewayRagClient:
 
     def ask(self, question: str, options: RetrievalOptions, model: str | None) -> Iterator[dict[str, Any]]:
         body = {"question": question, "stream": True, "model": model, **options.model_dump(exclude_none=True)}
-        try:
-            with self.http.stream("POST", "/v1/rag/answer", json=body) as response:
-                check_response(self.url, response)
-                for line in response.iter_lines():
-                    if not line.startswith("data:") or line.endswith("[DONE]"):
-                        continue
-                    chunk = orjson.loads(line[5:])
-                    if "error" in chunk:
-                        raise ClientError(chunk["error"]["message"])
-                    yield chunk
-        except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach the gateway at {self.url}: {exc}") from None
+        yield from sse_chunks(self.http, self.url, "/v1/rag/answer", body)
 
     def snapshot_create(self, collection: str | None) -> list[dict[str, Any]]:
         return self._call("POST", "/v1/snapshots", json={"collection": collection})["data"]
