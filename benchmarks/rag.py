@@ -36,7 +36,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from common import append_report, machine  # noqa: E402
 
 from aistack.container import Container  # noqa: E402
-from aistack.embeddings.bm25 import document_vector  # noqa: E402
 from aistack.evaluation.metrics import mean, percentile, recall, reciprocal_rank  # noqa: E402
 from aistack.evaluation.retrieval import evaluate, load_questions  # noqa: E402
 from aistack.llm.protocol import ChatCompletionRequest  # noqa: E402
@@ -326,8 +325,7 @@ def latency(sizes: list[int], queries: int = 100) -> list[str]:
             for n, v in enumerate(vectors):
                 text = " ".join(words[i] for i in rng.integers(0, len(words), 150))
                 points.append(Point(str(uuid.uuid4()), v, text, {"source": f"s{(start + n) // 50}",
-                                                                 "filename": "synthetic.txt"},
-                                    document_vector(text)))
+                                                                 "filename": "synthetic.txt"}))
             c.store.upsert("scale", points)
         row = [str(size)]
         for mode in ("dense", "hybrid"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aistack.errors import Conflict, NotFound
-from aistack.vectorstore import Point, SparseVector, VectorStore
+from aistack.vectorstore import Point, VectorStore
 
 DIM = 8
 
@@ -25,8 +25,7 @@ def point(source: str, index: int, vector: np.ndarray, text: str | None = None, 
     payload = {"source": source, "filename": source.rsplit("/", 1)[-1], "page": page, "chunk_index": index,
                "char_count": len(text), "content_hash": f"h{index}", "ingested_at": f"2026-11-27T00:00:0{index}Z",
                "metadata": {"team": "docs"}}
-    return Point(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}:{index}")), vector, text, payload,
-                 SparseVector([index + 1], [1.0]))
+    return Point(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}:{index}")), vector, text, payload)
 
 
 class VectorStoreContract:
@@ -99,15 +98,3 @@ class VectorStoreContract:
             assert np.allclose(back[p.id].vector, p.vector, atol=1e-6)
             assert back[p.id].text == p.text
             assert back[p.id].payload == p.payload
-
-    def test_sparse_search_when_supported(self, store: VectorStore, collection: str) -> None:
-        if not store.supports_sparse:
-            pytest.skip(f"{store.name} has no sparse vectors")
-        points = [point("a", 0, unit(1)), point("a", 1, unit(1)), point("a", 2, unit(1))]
-        points[2].sparse = SparseVector([2], [0.5])
-        store.upsert(collection, points)
-        hits = store.sparse_search(collection, SparseVector([2], [1.0]), 5)
-        assert [h.id for h in hits] == [points[1].id, points[2].id]
-        among = store.sparse_search(collection, SparseVector([2], [1.0]), 5, ids=[points[0].id, points[2].id])
-        assert [h.id for h in among] == [points[2].id]
-        assert store.sparse_search(collection, SparseVector([2], [1.0]), 5, ids=[]) == []

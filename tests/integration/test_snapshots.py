@@ -43,12 +43,12 @@ def snapshot_env(s3: ServerProcess, bucket: str) -> dict[str, str]:
 
 
 def exact(points) -> dict[str, tuple]:
-    return {p.id: (np.asarray(p.vector, dtype=np.float32), p.text, json.dumps(p.payload, sort_keys=True),
-                   None if p.sparse is None else (tuple(p.sparse.indices), tuple(p.sparse.values))) for p in points}
+    return {p.id: (np.asarray(p.vector, dtype=np.float32), p.text, json.dumps(p.payload, sort_keys=True))
+            for p in points}
 
 
 def assert_same(after: dict[str, tuple], before: dict[str, tuple]) -> None:
-    """IDs, texts, payloads and sparse vectors exact; dense vectors to within 1e-6, because both
+    """IDs, texts and payloads exact; vectors to within 1e-6, because both
     stores normalise cosine vectors on write, which can move a unit vector by one float32 ulp."""
     assert after.keys() == before.keys()
     for id_, (vector, *rest) in before.items():

@@ -68,14 +68,13 @@ def test_overlap_must_be_smaller_than_the_chunk() -> None:
         splitter(IngestSettings(chunk_size=100, chunk_overlap=100))
 
 
-def test_bm25_weights_saturate_and_queries_share_indices() -> None:
-    doc = bm25.document_vector("qdrant qdrant qdrant grpc the of")
-    query = bm25.query_vector("What is Qdrant's gRPC port?")
-    weights = dict(zip(doc.indices, doc.values))
-    assert set(query.indices) <= set(weights) | {bm25._index("port")}
-    assert weights[bm25._index("qdrant")] > weights[bm25._index("grpc")]
-    assert weights[bm25._index("qdrant")] < 3 * weights[bm25._index("grpc")]
-    assert bm25._index("the") not in weights
+def test_bm25_ranks_candidates_by_rare_query_terms() -> None:
+    texts = ["the port of the gateway is 8000", "qdrant grpc port 6334", "qdrant rest port 6333",
+             "the the the of of of"]
+    order = bm25.rank("What is Qdrant's gRPC port?", texts)
+    assert order[0] == 1  # the only one with the rarest term, grpc
+    assert order.index(2) < order.index(0) and order[-1] == 3  # stop words score nothing
+    assert bm25.terms("The gRPC port, of Qdrant!") == ["grpc", "port", "qdrant"]
 
 
 def test_server_paths_must_stay_inside_the_allowed_roots(tmp_path: Path) -> None:

@@ -1,14 +1,10 @@
-"""BM25 as sparse vectors: term weights per chunk here, IDF applied by the store (Qdrant's IDF
-modifier), so a query is just its terms with weight 1. Terms are hashed to stable u32 indices."""
+"""BM25 over a set of candidate passages, the keyword half of hybrid retrieval."""
 
 from __future__ import annotations
 
 import math
 import re
-import zlib
 from collections import Counter
-
-from aistack.vectorstore.base import SparseVector
 
 K1, B = 1.2, 0.75
 # Average chunk length in terms after stop words: a 1024-character chunk holds about 100.
@@ -23,25 +19,6 @@ STOP_WORDS = frozenset(
 
 def terms(text: str) -> list[str]:
     return [t for t in TERM.findall(text.lower()) if t not in STOP_WORDS and len(t) > 1]
-
-
-def _index(term: str) -> int:
-    return zlib.crc32(term.encode())
-
-
-def document_vector(text: str) -> SparseVector:
-    counts = Counter(terms(text))
-    length = sum(counts.values())
-    norm = K1 * (1 - B + B * length / AVERAGE_TERMS)
-    weights: dict[int, float] = {}
-    for term, tf in counts.items():
-        weights[_index(term)] = weights.get(_index(term), 0.0) + tf * (K1 + 1) / (tf + norm)
-    return SparseVector(list(weights), list(weights.values()))
-
-
-def query_vector(text: str) -> SparseVector:
-    indices = sorted({_index(t) for t in terms(text)})
-    return SparseVector(indices, [1.0] * len(indices))
 
 
 def rank(query: str, texts: list[str]) -> list[int]:

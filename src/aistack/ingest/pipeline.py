@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from aistack.embeddings import Embedder
-from aistack.embeddings.bm25 import document_vector
 from aistack.ingest.chunking import Chunk, chunk_document, splitter
 from aistack.ingest.loaders import Document, LoadError, discover, load_file
 from aistack.rag import collections
@@ -112,7 +111,7 @@ class Ingestor:
                 "content_hash": c.content_hash, "file_hash": document.file_hash,
                 "ingested_at": stamp.isoformat(timespec="seconds"), "ingested_ts": stamp.timestamp(),
                 "metadata": document.metadata,
-            }, document_vector(c.text))
+            })
             for c, vector in zip(chunks, vectors)
         ]
 

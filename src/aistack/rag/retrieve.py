@@ -1,5 +1,5 @@
-"""Retrieval: dense (cosine, with the collection's score threshold) or hybrid (dense + BM25
-sparse vectors fused by reciprocal rank), with metadata filters."""
+"""Retrieval: dense (cosine, with the collection's score threshold) or hybrid (BM25 over the dense
+candidates, fused by reciprocal rank), with metadata filters."""
 
 from __future__ import annotations
 
@@ -104,8 +104,7 @@ class Retriever:
             by_id = {h.id: h for h in hits}
             keyword = [hits[i] for i in bm25.rank(query, [h.text for h in hits])]
             hits = [by_id[h.id] for h in fuse([hits, keyword], len(hits))]
-        if hits and margin >= 0:
-            hits = [h for h in hits if h.score >= best - margin]
+        hits = [h for h in hits if h.score >= best - margin]
         if rerank == "late_interaction":
             hits = late_interaction(self.embedder, query, hits[: rag.rerank_candidates]) + hits[rag.rerank_candidates :]
         return Retrieval(name, query, hits[:top_k], top_k, threshold, mode,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from aistack.errors import InvalidRequest
-from aistack.vectorstore import Point, SparseVector, VectorStore
+from aistack.vectorstore import Point, VectorStore
 
 FORMAT = "aistack-collection/1"
 BATCH = 256
@@ -29,8 +29,7 @@ def _vector(data: str) -> np.ndarray:
 
 def _point_json(p: Point) -> dict[str, Any]:
     return {"id": p.id, "vector": base64.b64encode(np.asarray(p.vector, dtype="<f4").tobytes()).decode(),
-            "text": p.text, "payload": p.payload,
-            "sparse": {"indices": p.sparse.indices, "values": p.sparse.values} if p.sparse else None}
+            "text": p.text, "payload": p.payload}
 
 
 def export(store: VectorStore, name: str) -> tuple[bytes, dict[str, Any]]:
@@ -65,9 +64,7 @@ def read(data: bytes) -> tuple[dict[str, Any], Iterator[Point]]:
             if not line:
                 continue
             row = json.loads(line)
-            sparse = row.get("sparse")
-            yield Point(row["id"], _vector(row["vector"]), row["text"], row["payload"],
-                        SparseVector(sparse["indices"], sparse["values"]) if sparse else None)
+            yield Point(row["id"], _vector(row["vector"]), row["text"], row["payload"])
 
     return manifest, points()
 

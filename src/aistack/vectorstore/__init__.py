@@ -5,9 +5,8 @@ from aistack.vectorstore.base import (
     DocumentInfo,
     Hit,
     Point,
-    SparseVector,
     VectorStore,
 )
 from aistack.vectorstore.registry import create_store
 
-__all__ = ["CollectionInfo", "DocumentInfo", "Hit", "Point", "SparseVector", "VectorStore", "create_store"]
+__all__ = ["CollectionInfo", "DocumentInfo", "Hit", "Point", "VectorStore", "create_store"]

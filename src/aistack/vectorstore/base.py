@@ -18,18 +18,11 @@ Where = dict[str, Any]  # {field: value} or {field: [values]}: all fields must m
 
 
 @dataclass
-class SparseVector:
-    indices: list[int]
-    values: list[float]
-
-
-@dataclass
 class Point:
     id: str
     vector: np.ndarray
     text: str
     payload: dict[str, Any]
-    sparse: SparseVector | None = None
 
 
 @dataclass
@@ -59,7 +52,6 @@ class DocumentInfo:
 @runtime_checkable
 class VectorStore(Protocol):
     name: str
-    supports_sparse: bool
     location: str  # URL or folder, for messages
     lock: Any  # held by this process's writers; a consistent export holds it too
 
@@ -78,11 +70,6 @@ class VectorStore(Protocol):
     def search(self, name: str, vector: np.ndarray, limit: int,
                score_threshold: float | None = None, where: Where | None = None) -> list[Hit]:
         """Nearest points by cosine similarity (higher is closer), best first."""
-
-    def sparse_search(self, name: str, vector: SparseVector, limit: int,
-                      where: Where | None = None, ids: list[str] | None = None) -> list[Hit]:
-        """BM25 over the sparse vectors (IDF applied by the store), among `ids` when given;
-        only if supports_sparse. Hits may come without payload."""
 
     def ids_for_source(self, name: str, source: str) -> set[str]: ...
 

@@ -55,7 +55,6 @@ def from_chroma(metadata: dict[str, Any] | None) -> dict[str, Any]:
 
 class ChromaStore:
     name = "chroma"
-    supports_sparse = False
 
     def __init__(self, settings: Settings):
         config = settings.vectorstore.chroma
@@ -142,10 +141,6 @@ class ChromaStore:
             )
         ]
         return [h for h in hits if score_threshold is None or h.score >= score_threshold]
-
-    def sparse_search(self, name: str, vector: Any, limit: int, where: Where | None = None,
-                      ids: list[str] | None = None) -> list[Hit]:
-        raise NotImplementedError("Chroma has no sparse vectors: hybrid retrieval needs vectorstore.backend qdrant")
 
     def _get(self, name: str, where: Where | None, include: list[str]) -> Iterator[tuple[str, Any, Any, Any]]:
         offset = 0

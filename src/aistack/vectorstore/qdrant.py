@@ -1,7 +1,6 @@
 """Qdrant: embedded (a local folder, no setup) or a server/cluster by URL, over gRPC by default.
 
-Each collection has a named dense vector ("dense", cosine) and a sparse one ("bm25", IDF applied
-by Qdrant), so hybrid retrieval can be switched on without re-ingesting."""
+Each collection has one named dense vector ("dense", cosine)."""
 
 from __future__ import annotations
 
@@ -28,21 +27,20 @@ from aistack.vectorstore.base import (
     DocumentInfo,
     Hit,
     Point,
-    SparseVector,
     Where,
     summarise,
 )
 
-DENSE, SPARSE = "dense", "bm25"
+DENSE = "dense"
 PAGE = 512
 T = TypeVar("T")
 
 
-def qdrant_filter(where: Where | None, ids: list[str] | None = None) -> models.Filter | None:
-    if not where and ids is None:
+def qdrant_filter(where: Where | None) -> models.Filter | None:
+    if not where:
         return None
-    conditions: list[Any] = [models.HasIdCondition(has_id=ids)] if ids is not None else []
-    for key, value in (where or {}).items():
+    conditions = []
+    for key, value in where.items():
         match = models.MatchAny(any=list(value)) if isinstance(value, (list, tuple)) else models.MatchValue(value=value)
         conditions.append(models.FieldCondition(key=key, match=match))
     return models.Filter(must=conditions)
@@ -50,7 +48,6 @@ def qdrant_filter(where: Where | None, ids: list[str] | None = None) -> models.F
 
 class QdrantStore:
     name = "qdrant"
-    supports_sparse = True
 
     def __init__(self, settings: Settings):
         config = settings.vectorstore.qdrant
@@ -99,7 +96,6 @@ class QdrantStore:
             self.client.create_collection(
                 name,
                 vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
-                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                 # The seed's HNSW settings: build the index past 20k points, memmap past 50k.
                 optimizers_config=models.OptimizersConfigDiff(indexing_threshold=20000, memmap_threshold=50000),
                 metadata={**metadata, "dimension": dimension},
@@ -127,16 +123,15 @@ class QdrantStore:
 
     def delete_collection(self, name: str) -> None:
         with self.lock:
-            if not self.client.delete_collection(name) and not self.url:
+            if not self.client.collection_exists(name):
                 raise NotFound(f"collection '{name}' does not exist")
+            self.client.delete_collection(name)
 
     def upsert(self, name: str, points: list[Point]) -> None:
         structs = [
             models.PointStruct(
                 id=p.id,
-                vector={DENSE: np.asarray(p.vector).tolist(),
-                        **({SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values)}
-                           if p.sparse and p.sparse.indices else {})},
+                vector={DENSE: np.asarray(p.vector).tolist()},
                 payload={**p.payload, "text": p.text},
             )
             for p in points
@@ -155,15 +150,6 @@ class QdrantStore:
         return self._hits(self._call(name, lambda: self.client.query_points(
             name, query=np.asarray(vector).tolist(), using=DENSE, limit=limit,
             score_threshold=score_threshold, query_filter=qdrant_filter(where), with_payload=True,
-        )))
-
-    def sparse_search(self, name: str, vector: SparseVector, limit: int, where: Where | None = None,
-                      ids: list[str] | None = None) -> list[Hit]:
-        if not vector.indices or ids == []:
-            return []
-        return self._hits(self._call(name, lambda: self.client.query_points(
-            name, query=models.SparseVector(indices=vector.indices, values=vector.values), using=SPARSE,
-            limit=limit, query_filter=qdrant_filter(where, ids), with_payload=False,
         )))
 
     def _scroll(self, name: str, where: Where | None, payload: Any, vectors: bool) -> Iterator[models.Record]:
@@ -191,12 +177,8 @@ class QdrantStore:
     def points(self, name: str) -> Iterator[Point]:
         for record in self._scroll(name, None, True, True):
             payload = dict(record.payload or {})
-            vectors = record.vector or {}
-            sparse = vectors.get(SPARSE) if isinstance(vectors, dict) else None
-            yield Point(
-                str(record.id), np.asarray(vectors[DENSE], dtype=np.float32), payload.pop("text", ""), payload,
-                SparseVector(list(sparse.indices), list(sparse.values)) if sparse else None,
-            )
+            vector = record.vector[DENSE] if isinstance(record.vector, dict) else record.vector
+            yield Point(str(record.id), np.asarray(vector, dtype=np.float32), payload.pop("text", ""), payload)
 
     def ping(self) -> None:
         with self.lock:
