@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aistack.embeddings import Embedder
     from aistack.ingest.pipeline import Ingestor
     from aistack.llm import LLMBackend
+    from aistack.observability.metrics import Metrics
     from aistack.rag.answer import RagService
     from aistack.rag.retrieve import Retriever
     from aistack.snapshots.service import SnapshotService
@@ -35,10 +36,24 @@ class Container:
         return self._bindings[name]
 
     @property
-    def llm(self) -> LLMBackend:
-        from aistack.llm import create_llm
+    def metrics(self) -> Metrics:
+        from aistack.observability.metrics import Metrics
 
-        return self._get("llm", lambda: create_llm(self.settings))
+        def build() -> Metrics:
+            metrics = Metrics()
+            if self.settings.observability.gpu:
+                metrics.watch_gpus()
+            return metrics
+
+        return self._get("metrics", build)
+
+    @property
+    def llm(self) -> LLMBackend:
+        """The configured backend behind the instrumentation every model goes through."""
+        from aistack.llm import create_llm
+        from aistack.observability.instrument import InstrumentedLLM
+
+        return self._get("llm", lambda: InstrumentedLLM(create_llm(self.settings), self.metrics))
 
     @property
     def embedder(self) -> Embedder:
@@ -56,7 +71,7 @@ class Container:
     def retriever(self) -> Retriever:
         from aistack.rag.retrieve import Retriever
 
-        return self._get("retriever", lambda: Retriever(self.settings, self.embedder, self.store))
+        return self._get("retriever", lambda: Retriever(self.settings, self.embedder, self.store, self.metrics))
 
     @property
     def rag(self) -> RagService:
@@ -68,7 +83,7 @@ class Container:
     def ingestor(self) -> Ingestor:
         from aistack.ingest.pipeline import Ingestor
 
-        return self._get("ingestor", lambda: Ingestor(self.settings, self.embedder, self.store))
+        return self._get("ingestor", lambda: Ingestor(self.settings, self.embedder, self.store, self.metrics))
 
     @property
     def snapshots(self) -> SnapshotService:

@@ -13,7 +13,7 @@ app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=T
 @app.command("show")
 def show(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML.")) -> None:
     """Print the effective configuration (defaults, profiles, environment) with secrets masked."""
-    data = settings().model_dump(mode="json")
+    data = settings().model_dump(mode="json", by_alias=True)
     if as_json:
         print_json(data)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aistack.cli import chat, config, rag, snapshot
+from aistack.cli import chat, config, observability, rag, snapshot
 from aistack.cli.common import fail, settings
 
 app = typer.Typer(help="aistack: private AI on your own hardware.", no_args_is_help=True,
@@ -17,6 +17,7 @@ app.command()(rag.ask)
 app.command()(rag.documents)
 app.add_typer(rag.collections_app, name="collections")
 app.add_typer(snapshot.app, name="snapshot")
+app.add_typer(observability.app, name="observability")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,8 @@ from aistack.container import Container
 from aistack.gateway.auth import APIKeyAuth
 from aistack.gateway.errors import install_error_handlers
 from aistack.gateway.middleware import GatewayMiddleware
-from aistack.gateway.routers import embeddings, health, openai, rag, snapshots
+from aistack.gateway.routers import embeddings, health, metrics, openai, rag, snapshots
+from aistack.observability.instrument import watch_health
 
 
 def create_app(container: Container) -> FastAPI:
@@ -21,15 +23,19 @@ def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await container.start()
+        watcher = asyncio.create_task(watch_health(container.llm, settings.observability.health_interval))
         try:
             yield
         finally:
+            watcher.cancel()
             await container.close()
 
     app = FastAPI(title="aistack gateway", version=aistack.__version__, lifespan=lifespan)
     app.state.container = container
     auth = APIKeyAuth([key.get_secret_value() for key in settings.server.api_keys])
     app.include_router(health.router)
+    if settings.observability.metrics:
+        app.include_router(metrics.router)
     for router in (openai.router, embeddings.router, rag.router, snapshots.router):
         app.include_router(router, dependencies=[Depends(auth)])
     install_error_handlers(app)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aistack.embeddings import Embedder
 from aistack.ingest.chunking import Chunk, chunk_document, splitter
@@ -19,6 +19,9 @@ from aistack.ingest.loaders import Document, LoadError, discover, load_file
 from aistack.rag import collections
 from aistack.settings import Settings
 from aistack.vectorstore import Point, VectorStore
+
+if TYPE_CHECKING:
+    from aistack.observability.metrics import Metrics
 
 UPSERT_BATCH = 64
 
@@ -60,10 +63,12 @@ Progress = Callable[[FileResult], None]
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore):
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore,
+                 metrics: Metrics | None = None):
         self.settings = settings
         self.embedder = embedder
         self.store = store
+        self.metrics = metrics
         self.split = splitter(settings.ingest)
         self.batch_size = settings.embeddings.batch_size
 
@@ -78,6 +83,9 @@ class Ingestor:
             else:
                 result = self._one(collection, item)
             summary.files.append(result)
+            if self.metrics and result.status in ("added", "updated"):
+                self.metrics.rag_documents.labels(collection=collection).inc()
+                self.metrics.rag_chunks.labels(collection=collection).inc(result.added)
             if progress:
                 progress(result)
         summary.seconds = time.perf_counter() - started

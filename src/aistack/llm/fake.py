@@ -42,6 +42,9 @@ class FakeBackend(GeneratingBackend):
     async def health(self) -> dict[str, Any]:
         return {"backend": self.name}
 
+    def model_queues(self) -> dict[str, ModelQueue]:
+        return dict(self.queues)
+
     @asynccontextmanager
     async def _session(self, request: SamplingParams, chat: bool) -> AsyncIterator[Run]:
         if request.model not in self.queues:

@@ -218,8 +218,9 @@ class LlamaCppBackend(GeneratingBackend):
                 await self._model(name)
         return {"backend": self.name, "loaded": sorted(self._loaded)}
 
-    def queue_depth(self) -> dict[str, int]:
-        return {name: model.queue.depth for name, model in self._loaded.items()}
+    def model_queues(self) -> dict[str, ModelQueue]:
+        """The wait queue of each loaded model (llm_queue_depth reads them at scrape time)."""
+        return {name: model.queue for name, model in self._loaded.items()}
 
     async def _model(self, name: str) -> LoadedModel:
         if name in self._loaded:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,9 @@ from aistack.rag import collections
 from aistack.rag.rerank import late_interaction
 from aistack.settings import Settings
 from aistack.vectorstore import Hit, VectorStore
+
+if TYPE_CHECKING:
+    from aistack.observability.metrics import Metrics
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.), as Qdrant uses
 
@@ -74,10 +77,12 @@ def check_filter(where: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 class Retriever:
-    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore):
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore,
+                 metrics: Metrics | None = None):
         self.settings = settings
         self.embedder = embedder
         self.store = store
+        self.metrics = metrics
 
     def retrieve(self, query: str, options: RetrievalOptions | None = None) -> Retrieval:
         """Dense hits above the threshold and within `score_margin` of the best one, optionally
@@ -107,5 +112,8 @@ class Retriever:
         hits = [h for h in hits if h.score >= best - margin]
         if rerank == "late_interaction":
             hits = late_interaction(self.embedder, query, hits[: rag.rerank_candidates]) + hits[rag.rerank_candidates :]
+        seconds = time.perf_counter() - started
+        if self.metrics:
+            self.metrics.rag_retrieval.labels(collection=name, mode=mode).observe(seconds)
         return Retrieval(name, query, hits[:top_k], top_k, threshold, mode,
-                         (time.perf_counter() - started) * 1000, {"score_margin": margin, "rerank": rerank})
+                         seconds * 1000, {"score_margin": margin, "rerank": rerank})

@@ -19,6 +19,7 @@ from aistack.settings.data import (
     SnapshotSettings,
     VectorStoreSettings,
 )
+from aistack.settings.observability import ObservabilitySettings
 from aistack.settings.section import Section
 
 
@@ -129,3 +130,4 @@ class Settings(Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics, rendered Prometheus/Alertmanager/Grafana configuration, status."""

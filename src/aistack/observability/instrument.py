@@ -1,0 +1,108 @@
+"""Every LLM backend goes through `InstrumentedLLM`, so every model counts the same way.
+
+Streams always ask the backend for usage (tokens are counted from it, never estimated); the
+usage chunk is passed on only to callers that asked for it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any
+
+from aistack.llm.base import Chunk, LLMBackend
+from aistack.llm.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    SamplingParams,
+    StreamOptions,
+)
+from aistack.observability.metrics import Metrics
+
+CHAT = ("chat", "/v1/chat/completions")
+COMPLETION = ("completion", "/v1/completions")
+
+
+def carries_text(chunk: Chunk) -> bool:
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta")
+        if (delta.get("content") if delta else choice.get("text")):
+            return True
+    return False
+
+
+class InstrumentedLLM:
+    def __init__(self, backend: LLMBackend, metrics: Metrics):
+        self.backend = backend
+        self.metrics = metrics
+        self.name = backend.name
+        queues = getattr(backend, "model_queues", None)
+        if queues is not None:
+            metrics.watch_queues(queues)
+
+    def __getattr__(self, name: str) -> Any:  # backend extras: preflight, model_queues...
+        return getattr(self.backend, name)
+
+    async def start(self) -> None:
+        await self.backend.start()
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    async def models(self) -> list[dict[str, Any]]:
+        return await self.backend.models()
+
+    async def health(self) -> dict[str, Any]:
+        try:
+            details = await self.backend.health()
+        except BaseException:
+            self.metrics.backend_up.labels(backend=self.name).set(0)
+            raise
+        self.metrics.backend_up.labels(backend=self.name).set(1)
+        return details
+
+    async def chat(self, request: ChatCompletionRequest) -> dict[str, Any]:
+        return await self._call(request, CHAT, self.backend.chat)
+
+    async def complete(self, request: CompletionRequest) -> dict[str, Any]:
+        return await self._call(request, COMPLETION, self.backend.complete)
+
+    def chat_stream(self, request: ChatCompletionRequest) -> AsyncIterator[Chunk]:
+        return self._stream(request, CHAT, self.backend.chat_stream)
+
+    def complete_stream(self, request: CompletionRequest) -> AsyncIterator[Chunk]:
+        return self._stream(request, COMPLETION, self.backend.complete_stream)
+
+    async def _call(self, request: Any, kind: tuple[str, str],
+                    call: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        with self.metrics.track_inference(request.model, *kind) as inference:
+            result = await call(request)
+            inference.usage(result.get("usage"))
+        return result
+
+    async def _stream(self, request: SamplingParams, kind: tuple[str, str],
+                      stream: Callable[[Any], AsyncIterator[Chunk]]) -> AsyncIterator[Chunk]:
+        caller_wants_usage = request.include_usage
+        if not caller_wants_usage:
+            request.stream_options = StreamOptions(include_usage=True)
+        with self.metrics.track_inference(request.model, *kind) as inference:
+            async with aclosing(stream(request)) as chunks:
+                async for chunk in chunks:
+                    if carries_text(chunk):
+                        inference.token()
+                    if chunk.get("usage"):
+                        inference.usage(chunk["usage"])
+                        if not caller_wants_usage and not chunk.get("choices"):
+                            continue
+                    yield chunk
+
+
+async def watch_health(llm: InstrumentedLLM, interval: float) -> None:
+    """Check the backend every `interval` seconds so `llm_backend_up` is current between /ready
+    calls (an upstream that died while nobody asked shows as 0 within one interval)."""
+    while True:
+        try:
+            await asyncio.wait_for(llm.health(), interval)
+        except Exception:  # recorded as llm_backend_up 0 by health(); keep watching
+            pass
+        await asyncio.sleep(interval)
