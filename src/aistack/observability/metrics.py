@@ -32,6 +32,7 @@ TTFT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0]
 # and RAG retrieval around its 200 ms budget.
 INTER_TOKEN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0]
 RETRIEVAL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5]
+STATUSES = ("success", "error", "invalid", "rejected", "cancelled")
 UNKNOWN_MODEL = "unknown"  # the label of requests for models that do not exist (bounded cardinality)
 
 
@@ -78,6 +79,16 @@ class Metrics:
         self.rag_chunks = Counter("rag_chunks_ingested_total", "Chunks written to a collection",
                                   ["collection"], registry=r)
         ProcessCollector(registry=r)
+        self._models: set[str] = set()
+
+    def known(self, model: str) -> None:
+        """Create a model's outcome series at 0, so ratios and rates exist before the first
+        failure (a missing series reads as "no data", not as "no errors")."""
+        if model not in self._models:
+            self._models.add(model)
+            for status in STATUSES:
+                self.requests.labels(model=model, status=status)
+            self.rejected.labels(model=model, reason="queue_full")
 
     def watch_queues(self, queues: Callable[[], Mapping[str, Any]]) -> None:
         """Report `llm_queue_depth` and `llm_queue_capacity` from the backend's ModelQueues,
@@ -147,6 +158,7 @@ class Inference:
             except KeyError:
                 pass
         status = "success" if exc is None else status_of(exc)
+        m.known(model)
         m.requests.labels(model=model, status=status).inc()
         if status == "success":
             m.inference_latency.labels(model=model, request_type=self.request_type).observe(

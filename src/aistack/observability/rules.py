@@ -47,10 +47,7 @@ class AlertRule:
             "expr": self.expr(alerts),
             "for": config.for_,
             "labels": {"severity": config.severity},
-            "annotations": {
-                "summary": self.summary.format(threshold=f"{config.threshold:g}"),
-                "description": "{{ $labels }}: value {{ $value }}",
-            },
+            "annotations": {"summary": self.summary.format(threshold=f"{config.threshold:g}")},
         }
 
 
