@@ -92,3 +92,18 @@ def start_moto(tmp: Path) -> ServerProcess:
     port = free_port()
     return ServerProcess([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/",
                          log=tmp / "moto.log")
+
+
+def start_prometheus(config: Path, tmp: Path) -> ServerProcess:
+    """Debian's Prometheus on a fresh TSDB; alerts resent every 2 s so a test sees them soon."""
+    port = free_port()
+    args = ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--rules.alert.resend-delay=2s"]
+    return ServerProcess(args, port, "/-/ready", log=tmp / "prometheus.log")
+
+
+def start_alertmanager(config: Path, tmp: Path, port: int) -> ServerProcess:
+    """Debian's Alertmanager, alone (no cluster gossip, which would delay notifications)."""
+    args = ["prometheus-alertmanager", f"--config.file={config}", f"--storage.path={tmp / 'alertmanager'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+    return ServerProcess(args, port, "/-/ready", log=tmp / "alertmanager.log")
