@@ -34,6 +34,7 @@ bench: setup
 	# the seed's pipeline, run side by side with aistack's, needs LangChain's community loaders
 	$(BIN)/pip install -q -c constraints.txt langchain-community
 	$(BIN)/python benchmarks/rag.py
+	$(BIN)/python benchmarks/observability.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
