@@ -14,14 +14,19 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from servers import ServerProcess, free_port, start_alertmanager, start_gateway, start_prometheus
+from servers import (
+    ServerProcess,
+    free_port,
+    start_alertmanager,
+    start_gateway,
+    start_prometheus,
+)
 
 from aistack.observability.dashboards import DASHBOARDS, RATE
 from aistack.observability.render import render

@@ -101,3 +101,14 @@ def test_bad_yaml_names_the_file(settings_dir: Path) -> None:
 
 def test_deep_merge_replaces_lists_and_merges_dicts() -> None:
     assert deep_merge({"a": {"x": 1, "y": [1]}}, {"a": {"y": [2]}}) == {"a": {"x": 1, "y": [2]}}
+
+
+def test_an_alert_override_keeps_the_fields_it_does_not_name(settings_dir: Path) -> None:
+    (settings_dir / "settings.yaml").write_text("observability: {alerts: {high_error_rate: {threshold: 0.1}}}\n")
+    env = {"AISTACK_SETTINGS_DIR": str(settings_dir), "AISTACK_OBSERVABILITY__ALERTS__QUEUE_SATURATED__FOR": "10m"}
+    alerts = load_settings(environ=env).observability.alerts
+    assert (alerts.high_error_rate.threshold, alerts.high_error_rate.for_, alerts.high_error_rate.severity) == (
+        0.1, "3m", "critical")
+    assert (alerts.queue_saturated.threshold, alerts.queue_saturated.for_) == (0.8, "10m")
+    with pytest.raises(SettingsError, match="observability.alerts.queue_saturated.for"):
+        load_settings(environ={**env, "AISTACK_OBSERVABILITY__ALERTS__QUEUE_SATURATED__FOR": "soon"})

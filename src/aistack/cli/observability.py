@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from aistack.cli.common import console, fail, print_json, settings
 from aistack.client import ClientError
@@ -51,8 +51,9 @@ def status(
     if not models:
         console.print(f"{url} has served no inference requests yet.")
         return
-    table = Table("model", "requests", "tokens/s", "p50", "p95", "TTFT p50", "TTFT p95", "errors", "rejected",
-                  "active", "queue", title=f"{url} (totals since start)")
+    table = Table(Column("model", no_wrap=True, min_width=max(len(m.model) for m in models)), "requests",
+                  "tokens/s", "p50", "p95", "TTFT p50", "TTFT p95", "errors", "429s", "active", "queue",
+                  title=f"{url} (totals since start)")
     for m in models:
         s = m.summary()
         tps = s["tokens_per_second"]

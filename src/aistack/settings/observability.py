@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aistack.settings.section import Section
 
@@ -19,19 +19,46 @@ class Alert(Section):
     model_config = {**Section.model_config, "populate_by_name": True}
 
 
-def _alert(threshold: float, for_: str, severity: str = "warning"):
-    return Field(default_factory=lambda: Alert(threshold=threshold, for_=for_, severity=severity))
+# threshold, for, severity of each alert rule (docs/observability.md says what each one watches)
+ALERT_DEFAULTS: dict[str, tuple[float, str, str]] = {
+    "high_inference_latency": (5.0, "5m", "warning"),
+    "high_error_rate": (0.05, "3m", "critical"),
+    "gpu_memory_exhaustion": (0.95, "2m", "critical"),
+    "llm_backend_down": (0, "1m", "critical"),
+    "scrape_target_down": (0, "2m", "critical"),
+    "queue_saturated": (0.8, "5m", "warning"),
+    "high_time_to_first_token": (2.0, "5m", "warning"),
+    "slow_rag_retrieval": (0.2, "5m", "warning"),
+}
+
+
+def _default(name: str) -> dict[str, object]:
+    threshold, for_, severity = ALERT_DEFAULTS[name]
+    return {"threshold": threshold, "for": for_, "severity": severity}
+
+
+def _alert(name: str):
+    return Field(default_factory=lambda: Alert.model_validate(_default(name)))
 
 
 class AlertSettings(Section):
-    high_inference_latency: Alert = _alert(5.0, "5m")
-    high_error_rate: Alert = _alert(0.05, "3m", "critical")
-    gpu_memory_exhaustion: Alert = _alert(0.95, "2m", "critical")
-    llm_backend_down: Alert = _alert(0, "1m", "critical")
-    scrape_target_down: Alert = _alert(0, "2m", "critical")
-    queue_saturated: Alert = _alert(0.8, "5m")
-    high_time_to_first_token: Alert = _alert(2.0, "5m")
-    slow_rag_retrieval: Alert = _alert(0.2, "5m")
+    high_inference_latency: Alert = _alert("high_inference_latency")
+    high_error_rate: Alert = _alert("high_error_rate")
+    gpu_memory_exhaustion: Alert = _alert("gpu_memory_exhaustion")
+    llm_backend_down: Alert = _alert("llm_backend_down")
+    scrape_target_down: Alert = _alert("scrape_target_down")
+    queue_saturated: Alert = _alert("queue_saturated")
+    high_time_to_first_token: Alert = _alert("high_time_to_first_token")
+    slow_rag_retrieval: Alert = _alert("slow_rag_retrieval")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_unset_defaults(cls, data: object) -> object:
+        """`alerts.high_error_rate.for: 10m` changes the duration and keeps the threshold."""
+        if isinstance(data, dict):
+            return {name: {**_default(name), **given} if isinstance(given, dict) and name in ALERT_DEFAULTS
+                    else given for name, given in data.items()}
+        return data
 
 
 class ScrapeTargets(Section):
