@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from aistack.rag.answer import RagService
     from aistack.rag.retrieve import Retriever
     from aistack.snapshots.service import SnapshotService
+    from aistack.tracking.pipelines import PipelineResolver
     from aistack.vectorstore import VectorStore
 
 
@@ -84,6 +85,12 @@ class Container:
         from aistack.ingest.pipeline import Ingestor
 
         return self._get("ingestor", lambda: Ingestor(self.settings, self.embedder, self.store, self.metrics))
+
+    @property
+    def pipelines(self) -> PipelineResolver:
+        from aistack.tracking.pipelines import PipelineResolver
+
+        return self._get("pipelines", lambda: PipelineResolver(self.settings))
 
     @property
     def snapshots(self) -> SnapshotService:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aistack.cli import chat, config, observability, rag, snapshot
+from aistack.cli import chat, config, eval, observability, rag, snapshot, tracking
 from aistack.cli.common import fail, settings
 
 app = typer.Typer(help="aistack: private AI on your own hardware.", no_args_is_help=True,
@@ -18,6 +18,8 @@ app.command()(rag.documents)
 app.add_typer(rag.collections_app, name="collections")
 app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(observability.app, name="observability")
+app.add_typer(eval.app, name="eval")
+app.add_typer(tracking.app, name="tracking")
 
 
 @app.command()

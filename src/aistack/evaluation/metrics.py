@@ -30,3 +30,37 @@ def percentile(values: list[float], q: float) -> float:
 
 def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
+
+
+def ndcg(ranked: list[str], relevant: set[str], k: int) -> float:
+    """nDCG@k with binary gains. A document gains once, at its first chunk, so several chunks of
+    one relevant file cannot push the score above 1."""
+    seen: set[str] = set()
+    dcg = 0.0
+    for position, doc in enumerate(ranked[:k], start=1):
+        if doc in relevant and doc not in seen:
+            seen.add(doc)
+            dcg += 1 / math.log2(position + 1)
+    ideal = sum(1 / math.log2(position + 1) for position in range(1, min(len(relevant), k) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+def context_precision(ranked: list[str], relevant: set[str]) -> float:
+    """ragas' context precision: the mean of precision@i over the ranks i that hold a relevant
+    chunk, so relevant chunks ranked first score higher. Every chunk of a relevant file is
+    relevant."""
+    hits = 0
+    total = 0.0
+    for position, doc in enumerate(ranked, start=1):
+        if doc in relevant:
+            hits += 1
+            total += hits / position
+    return total / hits if hits else 0.0
+
+
+def keyword_recall(answer: str, keywords: list[str]) -> float | None:
+    """Share of the expected keywords the answer contains (case-insensitive)."""
+    if not keywords:
+        return None
+    text = answer.lower()
+    return sum(1 for k in keywords if k.lower() in text) / len(keywords)

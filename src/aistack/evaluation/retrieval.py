@@ -3,11 +3,10 @@ off-topic questions that should retrieve nothing."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aistack.evaluation.dataset import EvalQuestion, load_dataset
 from aistack.evaluation.metrics import (
     mean,
     percentile,
@@ -18,18 +17,11 @@ from aistack.evaluation.metrics import (
 from aistack.rag.retrieve import RetrievalOptions, Retriever
 
 
-@dataclass
-class Question:
-    question: str
-    relevant: set[str]  # filenames; empty for off-topic questions
+def load_questions(path: Path) -> list[EvalQuestion]:
+    return load_dataset(path).questions
 
 
-def load_questions(path: Path) -> list[Question]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [Question(r["question"], set(r["relevant"])) for r in rows]
-
-
-def evaluate(retriever: Retriever, questions: list[Question], options: RetrievalOptions) -> dict[str, Any]:
+def evaluate(retriever: Retriever, questions: list[EvalQuestion], options: RetrievalOptions) -> dict[str, Any]:
     answerable = [q for q in questions if q.relevant]
     off_topic = [q for q in questions if not q.relevant]
     scores: dict[str, list[float]] = {"precision": [], "recall": [], "mrr": []}

@@ -18,6 +18,7 @@ from aistack.llm.responses import ResponseIds
 from aistack.rag.prompts import fit_context, rag_messages
 from aistack.rag.retrieve import Retrieval, RetrievalOptions, Retriever, source_of
 from aistack.settings import Settings
+from aistack.vectorstore import Hit
 
 
 def question_of(request: ChatCompletionRequest) -> str:
@@ -40,8 +41,14 @@ class RagService:
                        ) -> tuple[ChatCompletionRequest | None, Retrieval, list[dict[str, Any]]]:
         """The LLM request (None when there is no context) and the sources it will cite."""
         retrieval = await self.retrieve(question_of(request), options)
+        body, used = self.request_for(request, retrieval)
+        return body, retrieval, [source_of(hit) for hit in used]
+
+    def request_for(self, request: ChatCompletionRequest, retrieval: Retrieval
+                    ) -> tuple[ChatCompletionRequest | None, list[Hit]]:
+        """The grounded LLM request for a retrieval, and the hits its context holds."""
         if not retrieval.hits:
-            return None, retrieval, []
+            return None, []
         context, used = fit_context(retrieval.hits, self.settings.rag.max_context_chars)
         rag = self.settings.rag
         body = request.model_copy(update={
@@ -49,9 +56,9 @@ class RagService:
             "temperature": rag.temperature if request.temperature is None else request.temperature,
             "max_tokens": request.max_tokens or (None if request.max_completion_tokens else rag.max_tokens),
         })
-        return body, retrieval, [source_of(hit) for hit in used]
+        return body, used
 
-    def _no_context(self, retrieval: Retrieval) -> str:
+    def no_context_answer(self, retrieval: Retrieval) -> str:
         return self.settings.rag.no_context_answer.format(
             collection=retrieval.collection, threshold=retrieval.score_threshold)
 
@@ -65,7 +72,7 @@ class RagService:
         body, retrieval, sources = await self._prepare(request, options)
         if body is None:
             result = ResponseIds(request.model, chat=True).completion(
-                self._no_context(retrieval), "stop", 0, 0)
+                self.no_context_answer(retrieval), "stop", 0, 0)
         else:
             result = await self.llm.chat(body)
         return {**result, **self._info(retrieval, sources)}
@@ -76,7 +83,7 @@ class RagService:
         body, retrieval, sources = await self._prepare(request, options)
         info = self._info(retrieval, sources)
         if body is None:
-            return _canned(request.model, self._no_context(retrieval), info)
+            return _canned(request.model, self.no_context_answer(retrieval), info)
         return _with_sources(self.llm.chat_stream(body), info)
 
 

@@ -21,6 +21,7 @@ from aistack.settings.data import (
 )
 from aistack.settings.observability import ObservabilitySettings
 from aistack.settings.section import Section
+from aistack.settings.tracking import EvalSettings, TrackingSettings
 
 
 def default_home() -> Path:
@@ -131,3 +132,5 @@ class Settings(Section):
     rag: RagSettings = Field(default_factory=RagSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)

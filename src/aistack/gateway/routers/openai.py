@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import anyio
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
@@ -66,6 +67,8 @@ async def _generate(http: Request, kind: type[SamplingParams]) -> Any:
     llm = _llm(http)
     chat = kind is ChatCompletionRequest
     rag = rag_options(body) if chat else None
+    if chat and (alias := http.app.state.container.pipelines.alias_in(body.model)):
+        rag = await registered_pipeline(http, body, alias, rag)
     if rag is not None:
         service = http.app.state.container.rag
         access["rag_collection"] = rag.collection
@@ -76,6 +79,17 @@ async def _generate(http: Request, kind: type[SamplingParams]) -> Any:
         chunks = llm.chat_stream(body) if chat else llm.complete_stream(body)
         return await sse_response(chunks, access, wants_usage)
     return _finish(access, await (llm.chat(body) if chat else llm.complete(body)))
+
+
+async def registered_pipeline(http: Request, body: Any, alias: str, rag: RetrievalOptions | None) -> RetrievalOptions:
+    """`model: rag-pipeline@champion`: the registered configuration answers (the request's own
+    temperature, max_tokens and `rag` options still win)."""
+    config = await anyio.to_thread.run_sync(http.app.state.container.pipelines.resolve, alias)
+    body.model = config.llm_model
+    body.temperature = config.temperature if body.temperature is None else body.temperature
+    body.max_tokens = body.max_tokens or (None if body.max_completion_tokens else config.max_tokens)
+    request_log(http.scope)["pipeline"] = f"{alias}:{config.collection}"
+    return rag or config.options()
 
 
 def rag_options(body: SamplingParams) -> RetrievalOptions | None:

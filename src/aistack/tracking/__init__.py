@@ -1,0 +1,1 @@
+"""Experiment tracking: MLflow runs for evaluations, and the registry of RAG pipelines."""

@@ -1,0 +1,44 @@
+"""Registered pipelines as model names: a chat completion for `rag-pipeline@champion` answers
+with the configuration that alias points at (collection, top_k, retrieval, model, temperature).
+Moving the alias in MLflow changes what the gateway serves within `ttl` seconds, no restart."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from aistack.errors import BackendUnavailable
+from aistack.registry import MissingDependency
+from aistack.settings import Settings
+
+if TYPE_CHECKING:
+    from aistack.evaluation.runner import PipelineConfig
+
+
+class PipelineResolver:
+    def __init__(self, settings: Settings, ttl: float = 30.0):
+        self.settings = settings
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, PipelineConfig]] = {}
+        self._lock = threading.Lock()
+
+    def alias_in(self, model: str) -> str | None:
+        """`champion` for `rag-pipeline@champion`; None for an ordinary model name."""
+        name, at, alias = model.partition("@")
+        return alias if at and name == self.settings.tracking.registered_model and alias else None
+
+    def resolve(self, alias: str) -> PipelineConfig:
+        """Blocking (MLflow's client): call it from a worker thread."""
+        with self._lock:
+            cached = self._cache.get(alias)
+            if cached and time.monotonic() - cached[0] < self.ttl:
+                return cached[1]
+            from aistack.tracking.mlflow import Tracking
+
+            try:
+                config = Tracking(self.settings).pipeline(alias)
+            except MissingDependency as exc:
+                raise BackendUnavailable(str(exc)) from None
+            self._cache[alias] = (time.monotonic(), config)
+            return config
