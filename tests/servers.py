@@ -107,3 +107,13 @@ def start_alertmanager(config: Path, tmp: Path, port: int) -> ServerProcess:
     args = ["prometheus-alertmanager", f"--config.file={config}", f"--storage.path={tmp / 'alertmanager'}",
             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
     return ServerProcess(args, port, "/-/ready", log=tmp / "alertmanager.log")
+
+
+def start_mlflow(backend_uri: str, artifact_root: str, env: dict[str, str], tmp: Path) -> ServerProcess:
+    """An MLflow tracking server, as the seed's compose file runs it (one worker, no job runner:
+    MLflow 3 otherwise starts 10 processes on a 2-core host)."""
+    port = free_port()
+    args = [str(BIN / "mlflow"), "server", "--backend-store-uri", backend_uri, "--default-artifact-root",
+            artifact_root, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    return ServerProcess(args, port, "/health", env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **env},
+                         log=tmp / "mlflow.log", timeout=120)

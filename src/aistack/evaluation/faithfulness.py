@@ -8,14 +8,14 @@ import re
 
 from aistack.embeddings.bm25 import terms
 
-CITATION = re.compile(r"\[(?:Source|Sources)?:?[^\]]*\]")
+CITATION = re.compile(r"\s*\[(?:Sources?:)?[^\]]*\]")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def sentences(text: str) -> list[str]:
     """Sentences of an answer, citations removed, those without content words dropped."""
-    plain = CITATION.sub(" ", text)
-    return [s.strip() for s in SENTENCE_END.split(plain) if terms(s)]
+    plain = CITATION.sub("", text)
+    return [" ".join(s.split()) for s in SENTENCE_END.split(plain) if terms(s)]
 
 
 def sentence_support(sentence: str, context_terms: set[str]) -> float:

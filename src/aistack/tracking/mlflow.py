@@ -52,7 +52,9 @@ def configure_s3(settings: Settings) -> None:
 class Tracking:
     def __init__(self, settings: Settings):
         self.settings = settings
+        # MLflow's own console output would break `--json`: no progress bars, no "View run" lines
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.mlflow = _import_mlflow()
         configure_s3(settings)
         self.uri = tracking_uri(settings)
