@@ -12,7 +12,13 @@ from aistack.errors import InvalidRequest
 from aistack.evaluation.compare import compare
 from aistack.evaluation.dataset import load_dataset
 from aistack.evaluation.faithfulness import lexical_faithfulness, sentences
-from aistack.evaluation.metrics import context_precision, keyword_recall, ndcg, precision, recall
+from aistack.evaluation.metrics import (
+    context_precision,
+    keyword_recall,
+    ndcg,
+    precision,
+    recall,
+)
 from aistack.evaluation.runner import QuestionResult, pipeline_config, summarise
 from aistack.settings import Settings
 from aistack.tracking.pipelines import PipelineResolver
