@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import mlflow
 import openai
 import psycopg
 import pytest
-from servers import start_gateway, start_mlflow, start_moto
-from test_cli import run
+from servers import ServerProcess, free_port, start_gateway, start_mlflow, start_moto
+from test_cli import AISTACK, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset"
@@ -171,3 +172,14 @@ def test_a_run_on_a_tracking_server_with_postgres_and_s3(tracking_server: dict[s
         aws_secret_access_key="test").list_objects_v2(Bucket="mlflow-artifacts")["Contents"]]
     assert any(k.endswith(f"{result['run_id']}/artifacts/eval/questions.json") for k in keys)
     assert any(k.endswith("/artifacts/MLmodel") for k in keys)
+
+
+def test_tracking_ui_serves_the_local_store(local: dict[str, Any], tmp_path: Path) -> None:
+    port = free_port()
+    ui = ServerProcess([AISTACK, "tracking", "ui", "--port", str(port)], port, "/health",
+                       env={**local["env"], "AISTACK_PROFILES": "test"}, log=tmp_path / "ui.log", timeout=90)
+    try:
+        found = httpx.post(ui.url + "/api/2.0/mlflow/experiments/search", json={"max_results": 10}).json()
+        assert "rag-pipeline" in [e["name"] for e in found["experiments"]]
+    finally:
+        ui.stop()
