@@ -80,6 +80,21 @@ class QueueFull(AistackError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class RateLimited(AistackError):
+    """A key sent more than its share (deploy.rate_limit)."""
+
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class BackendUnavailable(AistackError):
     status = 503
     type = "server_error"

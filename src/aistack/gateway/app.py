@@ -10,15 +10,20 @@ from fastapi import Depends, FastAPI
 
 import aistack
 from aistack.container import Container
+from aistack.deploy.ratelimit import create_limiter
 from aistack.gateway.auth import APIKeyAuth
 from aistack.gateway.errors import install_error_handlers
 from aistack.gateway.middleware import GatewayMiddleware
+from aistack.gateway.ratelimit import RateLimit
 from aistack.gateway.routers import embeddings, health, metrics, openai, rag, snapshots
 from aistack.observability.instrument import watch_health
 
 
 def create_app(container: Container) -> FastAPI:
     settings = container.settings
+
+    limits = settings.deploy.rate_limit
+    limiter = create_limiter(limits) if limits.enabled else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,6 +33,8 @@ def create_app(container: Container) -> FastAPI:
             yield
         finally:
             watcher.cancel()
+            if limiter is not None:
+                limiter.close()
             await container.close()
 
     app = FastAPI(title="aistack gateway", version=aistack.__version__, lifespan=lifespan)
@@ -36,8 +43,11 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(health.router)
     if settings.observability.metrics:
         app.include_router(metrics.router)
+    guards = [Depends(auth)]
+    if limiter is not None:
+        guards.append(Depends(RateLimit(limiter, container.metrics, limits.requests_per_minute)))
     for router in (openai.router, embeddings.router, rag.router, snapshots.router):
-        app.include_router(router, dependencies=[Depends(auth)])
+        app.include_router(router, dependencies=guards)
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
                        max_upload_bytes=settings.ingest.max_upload_bytes)

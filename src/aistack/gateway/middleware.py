@@ -1,4 +1,5 @@
-"""One pure-ASGI middleware for every HTTP request: X-Request-ID, the body size limit, and one
+"""One pure-ASGI middleware for every HTTP request: X-Request-ID, the body size limit, the
+rate-limit headers a limit decision left in the scope, and one
 structured access-log line when the response is done (streams included)."""
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class GatewayMiddleware:
                 status["code"] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+                if (limit := scope.get("state", {}).get("ratelimit")) is not None:
+                    message["headers"].extend(limit.headers())
             await send(message)
 
         try:

@@ -19,6 +19,7 @@ from aistack.settings.data import (
     SnapshotSettings,
     VectorStoreSettings,
 )
+from aistack.settings.deploy import DeploySettings
 from aistack.settings.observability import ObservabilitySettings
 from aistack.settings.section import Section
 from aistack.settings.tracking import EvalSettings, TrackingSettings
@@ -134,3 +135,4 @@ class Settings(Section):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)

@@ -1,0 +1,1 @@
+"""Production deployment: rate limits (ratelimit.py); slots, blue-green and A/B routing to come."""
