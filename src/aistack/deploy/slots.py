@@ -1,0 +1,208 @@
+"""Slots: named upstream deployments (blue, green, or any name), kept in a state store that every
+gateway instance reads. SQLite under the data home by default; PostgreSQL in production.
+
+Every change is one transaction that also writes an audit row: who, when, what, from, to."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from aistack.errors import Conflict, InvalidRequest, NotFound
+
+STATES = ("stopped", "starting", "ready", "active", "draining", "failed")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS slots (
+        name TEXT PRIMARY KEY, url TEXT NOT NULL, model TEXT, weight DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL, version TEXT, runtime TEXT NOT NULL, spec TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS slot_audit (
+        seq INTEGER NOT NULL, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, slot TEXT,
+        before TEXT, after TEXT)""",
+]
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    url: str  # OpenAI-compatible base URL, with /v1
+    model: str | None = None  # the upstream's model name; None passes the client's through
+    weight: float = 0.0  # share of traffic among active slots
+    state: str = "stopped"
+    version: str | None = None
+    runtime: str = "external"  # external | process | compose
+    spec: dict[str, Any] | None = None  # what the runtime needs (command, env, compose file)
+
+    @property
+    def serving(self) -> bool:
+        return self.state == "active" and self.weight > 0
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_slot(slot: Slot) -> Slot:
+    if not NAME.match(slot.name):
+        raise InvalidRequest(f"slot name '{slot.name}': use 1-32 of a-z, 0-9, '-' and '_'", param="name")
+    if slot.weight < 0:
+        raise InvalidRequest(f"slot '{slot.name}': weight must be 0 or more, not {slot.weight}", param="weight")
+    if slot.state not in STATES:
+        raise InvalidRequest(f"slot '{slot.name}': state must be one of {', '.join(STATES)}", param="state")
+    if slot.runtime not in ("external", "process", "compose"):
+        raise InvalidRequest(f"slot '{slot.name}': runtime must be external, process or compose", param="runtime")
+    if not slot.url.startswith(("http://", "https://")):
+        raise InvalidRequest(f"slot '{slot.name}': url must be http(s)://host:port/v1", param="url")
+    return slot
+
+
+class SlotStore:
+    """SQLite (a file path) or PostgreSQL (a postgresql:// URL); the same SQL for both."""
+
+    def __init__(self, location: str | Path):
+        self.location = str(location)
+        self.postgres = self.location.startswith(("postgresql://", "postgres://"))
+        self._lock = threading.Lock()  # SQLite: one writer per process at a time
+        if not self.postgres:
+            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+        with self._transaction() as db:
+            for statement in SCHEMA:
+                db.execute(statement)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        if self.postgres:
+            import psycopg
+
+            with psycopg.connect(self.location) as conn, conn.transaction():
+                if self._has_tables(conn):  # instances change slots one at a time
+                    conn.execute("LOCK TABLE slots IN SHARE ROW EXCLUSIVE MODE")
+                yield _Postgres(conn)
+            return
+        with self._lock:
+            conn = sqlite3.connect(self.location, timeout=30, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # other processes wait: one writer at a time
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.close()
+
+    @staticmethod
+    def _has_tables(conn: Any) -> bool:
+        return conn.execute("SELECT to_regclass('slots') IS NOT NULL").fetchone()[0]
+
+    @staticmethod
+    def _row(row: tuple) -> Slot:
+        name, url, model, weight, state, version, runtime, spec, _ = row
+        return Slot(name, url, model, float(weight), state, version, runtime, json.loads(spec) or None)
+
+    def _select(self, db: Any, name: str | None = None) -> list[Slot]:
+        query = "SELECT name, url, model, weight, state, version, runtime, spec, updated_at FROM slots"
+        rows = db.execute(query + " WHERE name = ?" if name else query + " ORDER BY name",
+                          (name,) if name else ()).fetchall()
+        return [self._row(r) for r in rows]
+
+    def list(self) -> list[Slot]:
+        with self._transaction() as db:
+            return self._select(db)
+
+    def get(self, name: str) -> Slot:
+        with self._transaction() as db:
+            return self._get(db, name)
+
+    def _get(self, db: Any, name: str) -> Slot:
+        found = self._select(db, name)
+        if not found:
+            raise NotFound(f"no slot '{name}'")
+        return found[0]
+
+    def _write(self, db: Any, slot: Slot, actor: str, action: str, before: Slot | None) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        db.execute("DELETE FROM slots WHERE name = ?", (slot.name,))
+        db.execute("INSERT INTO slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (slot.name, slot.url, slot.model, slot.weight, slot.state, slot.version, slot.runtime,
+                    json.dumps(slot.spec or {}), now))
+        self._audit(db, actor, action, slot.name, before, slot)
+
+    @staticmethod
+    def _audit(db: Any, actor: str, action: str, name: str, before: Slot | None, after: Slot | None) -> None:
+        db.execute("INSERT INTO slot_audit SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ? FROM slot_audit",
+                   (datetime.now(timezone.utc).isoformat(timespec="milliseconds"), actor, action, name,
+                    json.dumps(before.as_json()) if before else None, json.dumps(after.as_json()) if after else None))
+
+    def put(self, slot: Slot, actor: str) -> Slot:
+        """Create or replace a slot's definition (its state and weight are kept when it exists)."""
+        check_slot(slot)
+        with self._transaction() as db:
+            before = next(iter(self._select(db, slot.name)), None)
+            if before is not None:
+                slot = replace(slot, state=before.state, weight=before.weight)
+            self._write(db, slot, actor, "define", before)
+            return slot
+
+    def update(self, name: str, actor: str, action: str, expect: tuple[str, ...] | None = None, **changes: Any) -> Slot:
+        """Change fields of one slot; with `expect`, only from those states (else 409)."""
+        with self._transaction() as db:
+            before = self._get(db, name)
+            if expect and before.state not in expect:
+                raise Conflict(f"slot '{name}' is {before.state}; {action} needs it {' or '.join(expect)}")
+            after = check_slot(replace(before, **changes))
+            self._write(db, after, actor, action, before)
+            return after
+
+    def switch(self, to: str, actor: str) -> tuple[Slot, list[Slot]]:
+        """In one transaction: `to` takes all traffic; the slots that served are set draining."""
+        with self._transaction() as db:
+            target = self._get(db, to)
+            if target.state not in ("ready", "active", "draining"):
+                raise Conflict(f"slot '{to}' is {target.state}: only a healthy slot can take traffic")
+            old = [s for s in self._select(db) if s.name != to and s.state == "active"]
+            for slot in old:
+                self._write(db, replace(slot, state="draining", weight=0.0), actor, "switch-from", slot)
+            after = replace(target, state="active", weight=1.0)
+            self._write(db, after, actor, "switch-to", target)
+            return after, old
+
+    def delete(self, name: str, actor: str) -> None:
+        with self._transaction() as db:
+            before = self._get(db, name)
+            if before.state in ("active", "draining", "starting"):
+                raise Conflict(f"slot '{name}' is {before.state}: stop it before deleting it")
+            db.execute("DELETE FROM slots WHERE name = ?", (name,))
+            self._audit(db, actor, "delete", name, before, None)
+
+    def audit(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._transaction() as db:
+            rows = db.execute("SELECT at, actor, action, slot, before, after FROM slot_audit "
+                              "ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        return [{"at": at, "actor": actor, "action": action, "slot": slot,
+                 "before": json.loads(before) if before else None, "after": json.loads(after) if after else None}
+                for at, actor, action, slot, before, after in rows]
+
+    def previous_active(self) -> str | None:
+        """The slot that served before the last switch (what rollback brings back)."""
+        for entry in self.audit(1000):
+            if entry["action"] == "switch-from":
+                return entry["slot"]
+        return None
+
+
+class _Postgres:
+    """psycopg with SQLite's `?` placeholders."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def execute(self, query: str, params: tuple = ()) -> Any:
+        return self.conn.execute(query.replace("?", "%s"), params)
