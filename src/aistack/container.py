@@ -15,6 +15,7 @@ from aistack.settings import Settings
 log = logging.getLogger("aistack")
 
 if TYPE_CHECKING:
+    from aistack.deploy.bluegreen import Deployer
     from aistack.embeddings import Embedder
     from aistack.ingest.pipeline import Ingestor
     from aistack.llm import LLMBackend
@@ -93,6 +94,14 @@ class Container:
         return self._get("pipelines", lambda: PipelineResolver(self.settings))
 
     @property
+    def deployer(self) -> Deployer:
+        """Blue-green and canary deployment over the slot router (llm.backend: slots)."""
+        from aistack.deploy.bluegreen import Deployer
+        from aistack.deploy.runtimes import Runtimes
+
+        return self._get("deployer", lambda: Deployer(self.llm.backend, Runtimes(self.settings.home)))
+
+    @property
     def snapshots(self) -> SnapshotService:
         from aistack.snapshots.service import SnapshotService
 
@@ -109,6 +118,8 @@ class Container:
             log.warning("vector store unavailable at start-up: %s", exc.message)
 
     async def close(self) -> None:
+        if "deployer" in self._bindings:  # processes this gateway started stop with it
+            self._bindings["deployer"].shutdown()
         if "llm" in self._bindings:
             await self._bindings["llm"].close()
         for name in ("embedder", "store"):

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from aistack.cli import chat, config, eval, observability, rag, snapshot, tracking
+from aistack.cli import (
+    chat,
+    config,
+    deploy,
+    eval,
+    observability,
+    rag,
+    snapshot,
+    tracking,
+)
 from aistack.cli.common import fail, settings
 
 app = typer.Typer(help="aistack: private AI on your own hardware.", no_args_is_help=True,
@@ -20,6 +29,8 @@ app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(observability.app, name="observability")
 app.add_typer(eval.app, name="eval")
 app.add_typer(tracking.app, name="tracking")
+app.add_typer(deploy.app, name="deploy")
+app.command()(deploy.rollback)
 
 
 @app.command()

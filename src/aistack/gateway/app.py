@@ -14,8 +14,16 @@ from aistack.deploy.ratelimit import create_limiter
 from aistack.gateway.auth import APIKeyAuth
 from aistack.gateway.errors import install_error_handlers
 from aistack.gateway.middleware import GatewayMiddleware
-from aistack.gateway.ratelimit import RateLimit
-from aistack.gateway.routers import embeddings, health, metrics, openai, rag, snapshots
+from aistack.gateway.ratelimit import RateLimit, StickyKey
+from aistack.gateway.routers import (
+    admin,
+    embeddings,
+    health,
+    metrics,
+    openai,
+    rag,
+    snapshots,
+)
 from aistack.observability.instrument import watch_health
 
 
@@ -46,6 +54,9 @@ def create_app(container: Container) -> FastAPI:
     guards = [Depends(auth)]
     if limiter is not None:
         guards.append(Depends(RateLimit(limiter, container.metrics, limits.requests_per_minute)))
+    if settings.llm.backend == "slots":
+        guards.append(Depends(StickyKey(settings.deploy.sticky_header)))
+    app.include_router(admin.router)
     for router in (openai.router, embeddings.router, rag.router, snapshots.router):
         app.include_router(router, dependencies=guards)
     install_error_handlers(app)

@@ -1,5 +1,5 @@
-"""The per-key rate limit on the /v1 API: a dependency after authentication. The decision is
-left in the request scope, and the middleware turns it into x-ratelimit-* headers."""
+"""Per-client dependencies of the /v1 API: the rate limit (its decision is left in the request
+scope; the middleware turns it into x-ratelimit-* headers) and the key an A/B split sticks to."""
 
 from __future__ import annotations
 
@@ -42,3 +42,16 @@ class RateLimit:
                 f"Rate limit reached: {decision.limit} requests at once, then "
                 f"{self.per_minute:g} per minute. Retry after {decision.retry_after_seconds}s.",
                 retry_after=decision.retry_after_seconds)
+
+
+class StickyKey:
+    """The user an A/B split sticks to: the sticky header, else the API key, else the address."""
+
+    def __init__(self, header: str):
+        self.header = header.lower()
+
+    async def __call__(self, request: Request) -> None:
+        from aistack.deploy.routing import sticky_key
+
+        user = request.headers.get(self.header)
+        sticky_key.set("user:" + user if user else client_key(request))

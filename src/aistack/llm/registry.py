@@ -15,6 +15,7 @@ __all__ = ["BACKENDS", "MissingDependency", "UnknownBackend", "create_llm"]
 BACKENDS: Backends = {
     "llamacpp": ("aistack.llm.llamacpp", "LlamaCppBackend", "embedded"),
     "openai": ("aistack.llm.openai_compat", "OpenAICompatBackend", None),
+    "slots": ("aistack.deploy.routing", "SlotRouter", None),
     "fake": ("aistack.llm.fake", "FakeBackend", None),
 }
 

@@ -36,6 +36,8 @@ class InstrumentedLLM:
         self.backend = backend
         self.metrics = metrics
         self.name = backend.name
+        if hasattr(backend, "bind_metrics"):  # the slot router labels its own metrics by slot
+            backend.bind_metrics(metrics)
         queues = getattr(backend, "model_queues", None)
         if queues is not None:
             metrics.watch_queues(queues)

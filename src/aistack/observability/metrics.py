@@ -70,6 +70,13 @@ class Metrics:
             ["model", "reason"], registry=r)
         self.backend_up = Gauge("llm_backend_up", "1 when the LLM backend passed its last health check, else 0",
                                 ["backend"], registry=r)
+        # Deployment slots (llm.backend: slots): the A/B report compares these.
+        self.slot_requests = Counter("llm_slot_requests_total", "Requests a deployment slot answered, by outcome",
+                                     ["slot", "status"], registry=r)
+        self.slot_latency = Histogram("llm_slot_request_duration_seconds", "Time a deployment slot took",
+                                      ["slot"], buckets=INFERENCE_BUCKETS, registry=r)
+        self.slot_tokens = Counter("llm_slot_tokens_generated_total", "Tokens a deployment slot generated",
+                                   ["slot"], registry=r)
         # RAG.
         self.rag_retrieval = Histogram(
             "rag_retrieval_duration_seconds", "Time to retrieve the passages of one question",
@@ -89,6 +96,12 @@ class Metrics:
             for status in STATUSES:
                 self.requests.labels(model=model, status=status)
             self.rejected.labels(model=model, reason="queue_full")
+
+    def slot_outcome(self, slot: str, status: str, seconds: float, usage: Mapping[str, Any] | None) -> None:
+        self.slot_requests.labels(slot=slot, status=status).inc()
+        if status == "success":
+            self.slot_latency.labels(slot=slot).observe(seconds)
+            self.slot_tokens.labels(slot=slot).inc((usage or {}).get("completion_tokens") or 0)
 
     def watch_queues(self, queues: Callable[[], Mapping[str, Any]]) -> None:
         """Report `llm_queue_depth` and `llm_queue_capacity` from the backend's ModelQueues,

@@ -1,10 +1,11 @@
-"""Settings of the deployment layer: per-key rate limits (slots, blue-green and A/B come next)."""
+"""Settings of the deployment layer: slots, blue-green switches, routing, rate limits."""
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from aistack.settings.section import Section
 
@@ -19,5 +20,41 @@ class RateLimitSettings(Section):
     key_prefix: str = Field("aistack:ratelimit:", description="Prefix of the Redis keys.")
 
 
+class SlotSettings(Section):
+    url: str = Field(description="The slot's OpenAI-compatible base URL, with /v1.")
+    model: str | None = Field(None, description="Model name sent upstream. Empty: the client's.")
+    version: str | None = Field(None, description="A label for what runs in the slot (v2, llama-3.1-8b-q4...).")
+    runtime: Literal["external", "process", "compose"] = Field(
+        "external", description="external: aistack only routes; process: it runs `command`; compose: `compose_file`.")
+    command: list[str] = Field(default_factory=list, description="process runtime: the command, as a list (no shell).")
+    env: dict[str, str] = Field(default_factory=dict, description="process runtime: extra environment.")
+    compose_file: Path | None = Field(None, description="compose runtime: the file `docker compose -f` gets.")
+
+    def runtime_spec(self) -> dict[str, Any]:
+        return {"command": self.command, "env": self.env,
+                "compose_file": str(self.compose_file) if self.compose_file else None}
+
+
+class SmokeTest(Section):
+    prompt: str = Field(description="Sent to the candidate as a user message.")
+    expect: str = Field(".", description="A regular expression the answer must match.")
+    max_tokens: int = Field(16, ge=1, description="Tokens the answer may use.")
+
+
 class DeploySettings(Section):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    store_url: str | None = Field(
+        None, description="Slot state: a postgresql:// URL shared by gateway instances. Empty: SQLite in <home>/deploy.")
+    slots: dict[str, SlotSettings] = Field(
+        default_factory=dict, description="Slots defined at start-up (blue, green...). The admin API adds more.")
+    refresh_interval: float = Field(1.0, gt=0, description="Seconds between reads of the slot state.")
+    sticky_header: str = Field("x-aistack-user", description="Header naming the user an A/B split sticks to.")
+    failure_threshold: int = Field(3, ge=1, description="Failures in a row that take a slot out of rotation.")
+    cooldown: float = Field(30.0, gt=0, description="Seconds a failing slot stays out of rotation.")
+    health_timeout: float = Field(60.0, gt=0, description="Seconds a starting slot has to become healthy.")
+    drain_grace: float = Field(30.0, ge=0, description="Seconds in-flight requests get on the old slot (the seed's 30).")
+    smoke_tests: list[SmokeTest] = Field(
+        default_factory=lambda: [SmokeTest(prompt="Reply with one word: ready.", expect=r"\S")],
+        description="Prompts a candidate must answer, through the real API, before it gets traffic.")
+    admin_keys: list[SecretStr] = Field(default_factory=list, description="Keys for /v1/admin (deploy, weights).")
+    admin_keys_file: Path | None = Field(None, description="File with one admin key per line.")

@@ -100,7 +100,7 @@ class FakeLLMSettings(Section):
 
 
 class LLMSettings(Section):
-    backend: Literal["llamacpp", "openai", "fake"] = Field(
+    backend: Literal["llamacpp", "openai", "slots", "fake"] = Field(
         "llamacpp", description="Which LLM backend serves chat and completions."
     )
     default_model: str | None = Field(
@@ -117,6 +117,8 @@ class ClientSettings(Section):
     )
     api_key: SecretStr | None = Field(None, description="Key the CLI sends to that gateway.")
     api_key_file: Path | None = Field(None, description="File holding the CLI's key.")
+    admin_key: SecretStr | None = Field(None, description="Admin key the CLI sends to /v1/admin (aistack deploy).")
+    admin_key_file: Path | None = Field(None, description="File holding the admin key.")
 
 
 class Settings(Section):

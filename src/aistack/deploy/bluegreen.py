@@ -1,0 +1,186 @@
+"""Blue-green and canary deployment, the seed's deploy.sh and rollback.sh as one tested service.
+
+deploy(slot): start it -> wait for health -> smoke tests through the real API -> switch in one
+transaction -> drain the old slot (the seed's 30 s grace; streams may finish) -> stop it.
+A failure before the switch stops the candidate and leaves the old slot serving and the state as
+it was (the automatic rollback). canary(slot, weight): the same checks, then the slot serves
+`weight` beside the others. rollback(): the slot that served before, restarted if need be."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx
+
+from aistack.deploy.routing import SlotRouter
+from aistack.deploy.runtimes import Runtimes
+from aistack.deploy.slots import Slot
+from aistack.errors import AistackError, Conflict
+from aistack.settings.deploy import SmokeTest
+
+
+class StepFailed(Exception):
+    pass
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class DeployResult:
+    slot: str
+    action: str
+    ok: bool
+    steps: list[Step] = field(default_factory=list)
+    active: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"slot": self.slot, "action": self.action, "ok": self.ok, "active": self.active, "error": self.error,
+                "steps": [vars(s) for s in self.steps]}
+
+
+class Deployer:
+    def __init__(self, router: SlotRouter, runtimes: Runtimes):
+        self.router = router
+        self.store = router.store
+        self.config = router.config
+        self.runtimes = runtimes
+        self._lock = asyncio.Lock()  # one deployment at a time per gateway
+
+    async def _step(self, result: DeployResult, name: str, work: Any) -> Any:
+        """Run one step and record it. A step returns its detail, or (detail, value)."""
+        started = time.perf_counter()
+        try:
+            found = await work
+        except (StepFailed, AistackError) as exc:
+            message = exc.message if isinstance(exc, AistackError) else str(exc)
+            result.steps.append(Step(name, False, message, round(time.perf_counter() - started, 3)))
+            raise StepFailed(f"{name}: {message}") from None
+        detail = found[0] if isinstance(found, tuple) else found
+        result.steps.append(Step(name, True, detail or "", round(time.perf_counter() - started, 3)))
+        return found
+
+    async def _healthy(self, slot: Slot) -> str:
+        runtime = self.runtimes.of(slot)
+        deadline = time.monotonic() + self.config.health_timeout
+        async with httpx.AsyncClient(timeout=5) as http:
+            while time.monotonic() < deadline:
+                if not runtime.alive(slot):
+                    raise StepFailed("the slot's process exited (see its log in <home>/deploy/logs)")
+                try:
+                    response = await http.get(slot.url.rstrip("/") + "/models")
+                    if response.status_code == 200:
+                        return f"{slot.url} answered /models"
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.5)
+        raise StepFailed(f"not healthy after {self.config.health_timeout:g}s")
+
+    async def _smoke(self, slot: Slot, tests: list[SmokeTest]) -> str:
+        async with httpx.AsyncClient(base_url=slot.url.rstrip("/"), timeout=120) as http:
+            model = slot.model or (await http.get("/models")).json()["data"][0]["id"]
+            for test in tests:
+                response = await http.post("/chat/completions", json={
+                    "model": model, "messages": [{"role": "user", "content": test.prompt}],
+                    "max_tokens": test.max_tokens, "temperature": 0})
+                if response.status_code != 200:
+                    raise StepFailed(f"{test.prompt!r} got HTTP {response.status_code}: {response.text[:200]}")
+                answer = response.json()["choices"][0]["message"]["content"] or ""
+                if not re.search(test.expect, answer):
+                    raise StepFailed(f"{test.prompt!r} answered {answer[:80]!r}, which does not match {test.expect!r}")
+        return f"{len(tests)} passed"
+
+    async def _start_checked(self, result: DeployResult, slot: Slot, actor: str, tests: list[SmokeTest]) -> Slot:
+        """Start, wait for health, smoke-test. On failure: stop it, mark it failed, re-raise."""
+        runtime = self.runtimes.of(slot)
+        slot = self.store.update(slot.name, actor, "start", expect=("stopped", "failed", "ready", "draining"),
+                                 state="starting")
+        try:
+            await self._step(result, "start", anyio.to_thread.run_sync(runtime.start, slot))
+            await self._step(result, "health", self._healthy(slot))
+            await self._step(result, "smoke tests", self._smoke(slot, tests))
+        except StepFailed:
+            await anyio.to_thread.run_sync(runtime.stop, slot)
+            self.store.update(slot.name, actor, "failed", state="failed", weight=0.0)
+            raise
+        return self.store.update(slot.name, actor, "ready", state="ready")
+
+    async def deploy(self, name: str, actor: str, tests: list[SmokeTest] | None = None) -> DeployResult:
+        async with self._lock:
+            result = DeployResult(name, "deploy", ok=False)
+            slot = self.store.get(name)
+            if slot.serving:
+                raise Conflict(f"slot '{name}' already serves; deploy another slot, or set weights")
+            try:
+                await self._start_checked(result, slot, actor, tests or self.config.smoke_tests)
+                _, old = await self._step(result, "switch", self._switch(name, actor))
+                for previous in old:
+                    await self._step(result, f"drain {previous.name}", self._drain(previous))
+                    await self._step(result, f"stop {previous.name}", self._stop(previous, actor))
+                result.ok = True
+            except StepFailed as exc:
+                result.error = f"{exc}; nothing was switched"
+            result.active = [s.name for s in self.router.refresh(force=True) if s.serving]
+            return result
+
+    async def canary(self, name: str, weight: float, actor: str, tests: list[SmokeTest] | None = None) -> DeployResult:
+        async with self._lock:
+            result = DeployResult(name, "canary", ok=False)
+            slot = self.store.get(name)
+            try:
+                if not slot.serving:
+                    await self._start_checked(result, slot, actor, tests or self.config.smoke_tests)
+                self.store.update(name, actor, "canary", state="active", weight=weight)
+                result.steps.append(Step("serve", True, f"weight {weight:g}"))
+                result.ok = True
+            except StepFailed as exc:
+                result.error = f"{exc}; the slot gets no traffic"
+            result.active = [s.name for s in self.router.refresh(force=True) if s.serving]
+            return result
+
+    async def rollback(self, actor: str) -> DeployResult:
+        previous = self.store.previous_active()
+        if previous is None:
+            raise Conflict("nothing to roll back to: no switch has happened yet")
+        result = await self.deploy(previous, actor)
+        result.action = "rollback"
+        return result
+
+    async def _switch(self, name: str, actor: str) -> tuple[str, list[Slot]]:
+        _, old = self.store.switch(name, actor)
+        self.router.refresh(force=True)
+        return f"{name} serves all traffic", old
+
+    async def _drain(self, slot: Slot) -> str:
+        left = await self.router.drain(slot.name, self.config.drain_grace)
+        return "no request in flight" if not left else f"{left} still in flight after {self.config.drain_grace:g}s"
+
+    async def _stop(self, slot: Slot, actor: str) -> str:
+        await anyio.to_thread.run_sync(self.runtimes.of(slot).stop, slot)
+        self.store.update(slot.name, actor, "stop", state="stopped", weight=0.0)
+        return "stopped"
+
+    def shutdown(self) -> None:
+        """Stop the processes this gateway started, and say so in the store."""
+        for name in list(self.runtimes.process.processes):
+            self.runtimes.process.stop(self.store.get(name))
+            self.store.update(name, "shutdown", "stop", state="stopped", weight=0.0)
+
+    def set_weight(self, name: str, weight: float, actor: str) -> Slot:
+        slot = self.store.get(name)
+        if weight > 0 and slot.state != "active":
+            raise Conflict(f"slot '{name}' is {slot.state}: deploy it (or start a canary) before giving it traffic")
+        slot = self.store.update(name, actor, "weight", weight=weight)
+        self.router.refresh(force=True)
+        return slot

@@ -1,0 +1,112 @@
+"""What starts and stops the server behind a slot: `external` (not aistack's to run), `process`
+(a local command, supervised, its output kept in <home>/deploy/logs/<slot>.log) and `compose`
+(`docker compose -f FILE up -d` / `down`, as the seed's deploy script does)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Protocol
+
+from aistack.deploy.slots import Slot
+from aistack.errors import BackendUnavailable
+
+
+class Runtime(Protocol):
+    def start(self, slot: Slot) -> None: ...
+
+    def stop(self, slot: Slot) -> None: ...
+
+    def alive(self, slot: Slot) -> bool: ...
+
+
+class ExternalRuntime:
+    def start(self, slot: Slot) -> None:
+        pass
+
+    def stop(self, slot: Slot) -> None:
+        pass
+
+    def alive(self, slot: Slot) -> bool:
+        return True
+
+
+class ProcessRuntime:
+    """Processes started by this gateway. They stop with their slot, never with a shell: the
+    command is a list."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, slot: Slot) -> None:
+        command = (slot.spec or {}).get("command") or []
+        if not command:
+            raise BackendUnavailable(f"slot '{slot.name}' has runtime process but no command")
+        self.stop(slot)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = (self.logs / f"{slot.name}.log").open("ab")
+        # the slot is configured by its own env, never by this gateway's AISTACK_* settings
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}
+        env = {**inherited, **((slot.spec or {}).get("env") or {})}
+        try:
+            self.processes[slot.name] = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                                         start_new_session=True)
+        except OSError as exc:
+            raise BackendUnavailable(f"slot '{slot.name}': cannot run {command[0]}: {exc.strerror}") from None
+        finally:
+            log.close()
+
+    def stop(self, slot: Slot, timeout: float = 30.0) -> None:
+        process = self.processes.pop(slot.name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def alive(self, slot: Slot) -> bool:
+        process = self.processes.get(slot.name)
+        return process is not None and process.poll() is None
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(Slot(name, "http://unused/v1"))
+
+
+class ComposeRuntime:
+    def _run(self, slot: Slot, *args: str) -> None:
+        compose_file = (slot.spec or {}).get("compose_file")
+        if not compose_file:
+            raise BackendUnavailable(f"slot '{slot.name}' has runtime compose but no compose_file")
+        command = ["docker", "compose", "-f", compose_file, *args]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BackendUnavailable(f"slot '{slot.name}': {' '.join(command)} failed: {exc}") from None
+        if done.returncode != 0:
+            raise BackendUnavailable(f"slot '{slot.name}': {' '.join(command)} exited {done.returncode}: "
+                                     f"{done.stderr.strip()[-500:]}")
+
+    def start(self, slot: Slot) -> None:
+        self._run(slot, "up", "-d")
+
+    def stop(self, slot: Slot) -> None:
+        self._run(slot, "down")
+
+    def alive(self, slot: Slot) -> bool:
+        return True  # the health check says more than `docker compose ps`
+
+
+class Runtimes:
+    def __init__(self, home: Path):
+        self.process = ProcessRuntime(home / "deploy" / "logs")
+        self.by_name: dict[str, Runtime] = {"external": ExternalRuntime(), "process": self.process,
+                                             "compose": ComposeRuntime()}
+
+    def of(self, slot: Slot) -> Runtime:
+        return self.by_name[slot.runtime]

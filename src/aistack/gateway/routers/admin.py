@@ -1,0 +1,129 @@
+"""The admin API (/v1/admin): slots, deploy, canary, weights, rollback, audit, A/B report.
+It needs an admin key (deploy.admin_keys), separate from user keys; with none set it is off."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from aistack.deploy.slots import Slot
+from aistack.errors import AuthenticationFailed, Conflict, Forbidden
+from aistack.gateway.responses import JSONResponse
+from aistack.gateway.routers.openai import parse
+from aistack.settings.deploy import SmokeTest
+
+
+async def admin_actor(request: Request) -> str:
+    """Who is acting: the admin key's fingerprint, with the X-Aistack-Actor name if sent."""
+    keys = [k.get_secret_value().encode() for k in request.app.state.container.settings.deploy.admin_keys]
+    if not keys:
+        raise Forbidden("the admin API is off: set deploy.admin_keys (or deploy.admin_keys_file)")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    given = token.strip().encode()
+    if scheme.lower() != "bearer" or not any(hmac.compare_digest(given, k) for k in keys):
+        raise AuthenticationFailed("The admin API needs an admin key: 'Authorization: Bearer <admin key>'.")
+    name = request.headers.get("x-aistack-actor", "")[:64]
+    return f"{name or 'admin'} (key {hashlib.sha256(given).hexdigest()[:8]})"
+
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+Actor = Depends(admin_actor)
+
+
+class SlotDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    model: str | None = None
+    version: str | None = None
+    runtime: Literal["external", "process", "compose"] = "external"
+    command: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    compose_file: str | None = None
+
+
+class DeployBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    smoke_tests: list[SmokeTest] | None = None
+
+
+class WeightBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weight: float = Field(ge=0)
+
+
+class CanaryBody(WeightBody):
+    smoke_tests: list[SmokeTest] | None = None
+
+
+def deployer(request: Request) -> Any:
+    container = request.app.state.container
+    if container.settings.llm.backend != "slots":
+        raise Conflict("deployment needs llm.backend: slots (the gateway routes to slots)")
+    return container.deployer
+
+
+def slot_json(request: Request, slot: Slot) -> dict[str, Any]:
+    return {**slot.as_json(), "inflight": deployer(request).router.inflight[slot.name]}
+
+
+@router.get("/slots")
+async def list_slots(request: Request, _: str = Actor) -> JSONResponse:
+    slots = deployer(request).router.refresh(force=True)
+    return JSONResponse({"object": "list", "data": [slot_json(request, s) for s in slots]})
+
+
+@router.put("/slots/{name}")
+async def define_slot(name: str, request: Request, actor: str = Actor) -> JSONResponse:
+    body = await parse(request, SlotDefinition)
+    spec = {"command": body.command, "env": body.env, "compose_file": body.compose_file}
+    slot = deployer(request).store.put(Slot(name, body.url, body.model, 0.0, "stopped", body.version,
+                                            body.runtime, spec), actor)
+    return JSONResponse(slot_json(request, slot))
+
+
+@router.delete("/slots/{name}")
+async def delete_slot(name: str, request: Request, actor: str = Actor) -> JSONResponse:
+    deployer(request).store.delete(name, actor)
+    return JSONResponse({"deleted": name})
+
+
+@router.post("/slots/{name}/deploy")
+async def deploy_slot(name: str, request: Request, actor: str = Actor) -> JSONResponse:
+    body = await parse(request, DeployBody)
+    result = await deployer(request).deploy(name, actor, body.smoke_tests)
+    return JSONResponse(result.as_json())
+
+
+@router.post("/slots/{name}/canary")
+async def canary_slot(name: str, request: Request, actor: str = Actor) -> JSONResponse:
+    body = await parse(request, CanaryBody)
+    result = await deployer(request).canary(name, body.weight, actor, body.smoke_tests)
+    return JSONResponse(result.as_json())
+
+
+@router.put("/slots/{name}/weight")
+async def set_weight(name: str, request: Request, actor: str = Actor) -> JSONResponse:
+    body = await parse(request, WeightBody)
+    return JSONResponse(slot_json(request, deployer(request).set_weight(name, body.weight, actor)))
+
+
+@router.post("/rollback")
+async def rollback(request: Request, actor: str = Actor) -> JSONResponse:
+    return JSONResponse((await deployer(request).rollback(actor)).as_json())
+
+
+@router.get("/audit")
+async def audit(request: Request, limit: int = 50, _: str = Actor) -> JSONResponse:
+    return JSONResponse({"object": "list", "data": deployer(request).store.audit(min(max(limit, 1), 1000))})
+
+
+@router.get("/ab-report")
+async def ab_report(request: Request, _: str = Actor) -> JSONResponse:
+    from aistack.deploy.report import slot_report
+
+    deployer(request)
+    return JSONResponse({"object": "list", "data": slot_report(request.app.state.container.metrics)})
