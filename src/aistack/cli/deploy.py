@@ -18,6 +18,14 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def admin(method: str, path: str, url: str | None, body: dict[str, Any] | None = None) -> Any:
+    return _admin(method, path, url, body).json()
+
+
+def admin_text(path: str, url: str | None) -> str:
+    return _admin("GET", path, url, None).text
+
+
+def _admin(method: str, path: str, url: str | None, body: dict[str, Any] | None) -> httpx.Response:
     config = settings()
     base = (url or config.client.url or f"http://{config.server.host}:{config.server.port}").rstrip("/")
     if config.client.admin_key is None:
@@ -34,7 +42,7 @@ def admin(method: str, path: str, url: str | None, body: dict[str, Any] | None =
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
         fail(f"{response.status_code}: {message}")
-    return response.json()
+    return response
 
 
 def slots_table(slots: list[dict[str, Any]]) -> None:
@@ -127,3 +135,22 @@ def ab_report(url: str = URL, json: bool = JSON) -> None:
 def rollback(url: str = URL, json: bool = JSON) -> None:
     """Bring back the slot that served before the last switch (restarted if stopped)."""
     result_table(admin("POST", "/rollback", url, {}), json)
+
+
+@app.command("nginx-config")
+def nginx_config(out: str = typer.Option(None, "--out", "-o", help="Write the snippet here instead of printing it."),
+                 apply: bool = typer.Option(False, "--apply", help="On the gateway host: write deploy.nginx.config_path, "
+                                            "check with nginx -t, reload."),
+                 url: str = URL) -> None:
+    """The nginx snippet (upstreams with weights, limit_req, TLS) for the slots serving now."""
+    if apply:
+        console.print(admin("POST", "/nginx", url, {})["applied"], highlight=False)
+        return
+    text = admin_text("/nginx-config", url)
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text)
+        console.print(f"wrote {out}", highlight=False)
+    else:
+        typer.echo(text, nl=False)

@@ -141,6 +141,8 @@ class Deployer:
             try:
                 if not slot.serving:
                     await self._start_checked(result, slot, actor, tests or self.config.smoke_tests)
+                if self.config.nginx.enabled:
+                    await self._step(result, "nginx", self.apply_nginx(self._future(**{name: {"state": "active", "weight": weight}})))
                 self.store.update(name, actor, "canary", state="active", weight=weight)
                 result.steps.append(Step("serve", True, f"weight {weight:g}"))
                 result.ok = True
@@ -157,7 +159,22 @@ class Deployer:
         result.action = "rollback"
         return result
 
+    async def apply_nginx(self, future: list[Slot]) -> str:
+        """nginx first, with the state about to be written: a config nginx rejects stops the change."""
+        from aistack.deploy.nginx import Nginx, render
+
+        text = render(future, self.config.nginx, self.config.rate_limit)
+        return await anyio.to_thread.run_sync(Nginx(self.config.nginx).apply, text)
+
+    def _future(self, **changes: dict[str, Any]) -> list[Slot]:
+        from dataclasses import replace
+
+        return [replace(s, **changes.get(s.name, {})) for s in self.store.list()]
+
     async def _switch(self, name: str, actor: str) -> tuple[str, list[Slot]]:
+        if self.config.nginx.enabled:
+            future = {s.name: {"state": "draining", "weight": 0.0} for s in self.store.list() if s.state == "active"}
+            await self.apply_nginx(self._future(**future, **{name: {"state": "active", "weight": 1.0}}))
         _, old = self.store.switch(name, actor)
         self.router.refresh(force=True)
         return f"{name} serves all traffic", old
@@ -177,10 +194,12 @@ class Deployer:
             self.runtimes.process.stop(self.store.get(name))
             self.store.update(name, "shutdown", "stop", state="stopped", weight=0.0)
 
-    def set_weight(self, name: str, weight: float, actor: str) -> Slot:
+    async def set_weight(self, name: str, weight: float, actor: str) -> Slot:
         slot = self.store.get(name)
         if weight > 0 and slot.state != "active":
             raise Conflict(f"slot '{name}' is {slot.state}: deploy it (or start a canary) before giving it traffic")
+        if self.config.nginx.enabled:
+            await self.apply_nginx(self._future(**{name: {"weight": weight}}))
         slot = self.store.update(name, actor, "weight", weight=weight)
         self.router.refresh(force=True)
         return slot

@@ -41,6 +41,19 @@ class SmokeTest(Section):
     max_tokens: int = Field(16, ge=1, description="Tokens the answer may use.")
 
 
+class NginxSettings(Section):
+    enabled: bool = Field(False, description="Rewrite, check and reload nginx on every switch and weight change.")
+    config_path: Path | None = Field(None, description="The conf.d file aistack owns (nginx includes it in http).")
+    main_config: Path | None = Field(None, description="nginx's main file for -t and -s (empty: nginx's default).")
+    binary: str = Field("nginx", description="The nginx executable.")
+    listen: str = Field("443", description="What the server block listens on (the seed: 443 ssl).")
+    server_name: str = Field("llm.internal.example.com", description="The seed's server_name.")
+    tls_cert: Path | None = Field(Path("/etc/ssl/certs/llm.pem"), description="TLS certificate (empty: plain HTTP).")
+    tls_key: Path | None = Field(Path("/etc/ssl/private/llm.key"), description="TLS key.")
+    sticky: bool = Field(False, description="split_clients on the user header and API key instead of weighted round-robin.")
+    sticky_header: str = Field("x-aistack-user", description="The header split_clients hashes with the API key.")
+
+
 class DeploySettings(Section):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     store_url: str | None = Field(
@@ -56,5 +69,6 @@ class DeploySettings(Section):
     smoke_tests: list[SmokeTest] = Field(
         default_factory=lambda: [SmokeTest(prompt="Reply with one word: ready.", expect=r"\S")],
         description="Prompts a candidate must answer, through the real API, before it gets traffic.")
+    nginx: NginxSettings = Field(default_factory=NginxSettings)
     admin_keys: list[SecretStr] = Field(default_factory=list, description="Keys for /v1/admin (deploy, weights).")
     admin_keys_file: Path | None = Field(None, description="File with one admin key per line.")

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.deploy.slots import Slot
@@ -108,7 +108,7 @@ async def canary_slot(name: str, request: Request, actor: str = Actor) -> JSONRe
 @router.put("/slots/{name}/weight")
 async def set_weight(name: str, request: Request, actor: str = Actor) -> JSONResponse:
     body = await parse(request, WeightBody)
-    return JSONResponse(slot_json(request, deployer(request).set_weight(name, body.weight, actor)))
+    return JSONResponse(slot_json(request, await deployer(request).set_weight(name, body.weight, actor)))
 
 
 @router.post("/rollback")
@@ -127,3 +127,20 @@ async def ab_report(request: Request, _: str = Actor) -> JSONResponse:
 
     deployer(request)
     return JSONResponse({"object": "list", "data": slot_report(request.app.state.container.metrics)})
+
+
+@router.get("/nginx-config")
+async def nginx_config(request: Request, _: str = Actor) -> Response:
+    """The nginx snippet for the slots serving now."""
+    from aistack.deploy.nginx import render
+
+    config = request.app.state.container.settings.deploy
+    text = render(deployer(request).router.refresh(force=True), config.nginx, config.rate_limit)
+    return Response(text, media_type="text/plain")
+
+
+@router.post("/nginx")
+async def nginx_apply(request: Request, _: str = Actor) -> JSONResponse:
+    """Render, check with nginx -t, reload (the previous file is kept when the check fails)."""
+    slots = deployer(request).router.refresh(force=True)
+    return JSONResponse({"applied": await deployer(request).apply_nginx(slots)})
