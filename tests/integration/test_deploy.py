@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -169,6 +170,8 @@ def test_a_canary_split_survives_a_killed_slot(front: Front) -> None:
 
 
 def test_bad_admin_requests_change_nothing(front: Front) -> None:
+    spare = {"url": "http://127.0.0.1:9/v1", "runtime": "external"}
+    assert front.http.put("/v1/admin/slots/spare", json=spare).status_code == 200
     before = front.slots()
     audit = len(front.http.get("/v1/admin/audit?limit=1000").json()["data"])
     plain = httpx.Client(base_url=front.url, timeout=30)
@@ -176,6 +179,8 @@ def test_bad_admin_requests_change_nothing(front: Front) -> None:
         (front.http.post("/v1/admin/slots/purple/deploy", json={}), 404),
         (front.http.put("/v1/admin/slots/blue/weight", json={"weight": -1}), 400),
         (front.http.put("/v1/admin/slots/nope/weight", json={"weight": 1}), 404),
+        (front.http.put("/v1/admin/slots/spare/weight", json={"weight": 1}), 409),  # stopped: no traffic
+        (front.http.delete("/v1/admin/slots/blue"), 409),  # serving
         (front.http.put("/v1/admin/slots/Bad!/weight", json={"weight": 1}), 404),
         (front.http.put("/v1/admin/slots/x", json={"url": "ftp://x"}), 400),
         (plain.get("/v1/admin/slots"), 401),
@@ -186,3 +191,30 @@ def test_bad_admin_requests_change_nothing(front: Front) -> None:
         assert set(response.json()["error"]) == {"message", "type", "param", "code"}
     assert front.slots() == before
     assert len(front.http.get("/v1/admin/audit?limit=1000").json()["data"]) == audit
+
+
+def test_the_gateway_serves_https_with_cert_files(tmp_path: Path) -> None:
+    cert, key = tmp_path / "llm.pem", tmp_path / "llm.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}, "AISTACK_PROFILES": "test",
+           "AISTACK_HOME": str(tmp_path / "home"), "AISTACK_SERVER__PORT": str(port),
+           "AISTACK_SERVER__TLS_CERT": str(cert), "AISTACK_SERVER__TLS_KEY": str(key)}
+    process = subprocess.Popen([str(BIN / "aistack"), "serve"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"https://127.0.0.1:{port}/health", verify=str(cert), timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.3)
+        assert response.status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)  # plain HTTP is not served
+    finally:
+        process.terminate()
+        process.wait(15)

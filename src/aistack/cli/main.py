@@ -66,6 +66,8 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        ssl_certfile=str(config.server.tls_cert) if config.server.tls_cert else None,
+        ssl_keyfile=str(config.server.tls_key) if config.server.tls_key else None,
     )
 
 

@@ -40,6 +40,8 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger gets 413."
     )
+    tls_cert: Path | None = Field(None, description="TLS certificate (PEM): the gateway serves HTTPS (or terminate at nginx).")
+    tls_key: Path | None = Field(None, description="The certificate's private key (PEM).")
     log_format: Literal["json", "text"] = Field("json", description="Access log line format.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the gateway."
