@@ -146,6 +146,12 @@ async def test_switch_canary_limits_and_a_rejected_config(stack: Stack) -> None:
     time.sleep(1)  # the reload
     assert stack.who(100) == {"green": 90, "blue": 10}
 
+    # rollback promotes the canary (the slot that served before): checked, switched, green drained and stopped
+    back = await stack.deployer.rollback("test")
+    assert back.ok and [s.name for s in back.steps] == ["health", "smoke tests", "switch", "drain green", "stop green"]
+    stack.settle("blue")
+    assert stack.who(5) == {"blue": 5}
+
     # the seed's limit_req: 30r/m with burst=20 nodelay lets 21 through at once, then 429
     with httpx.Client(base_url=stack.url, timeout=10) as http:
         codes = [http.post("/v1/chat/completions", json={"model": "m", "messages": []}).status_code

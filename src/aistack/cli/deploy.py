@@ -78,10 +78,16 @@ def define(name: str, slot_url: str = typer.Option(..., "--slot-url", help="The 
            model: str = typer.Option(None), version: str = typer.Option(None),
            runtime: str = typer.Option("external", help="external, process or compose"),
            command: str = typer.Option(None, help="process runtime: the command line (split like a shell, run without one)."),
+           env: list[str] = typer.Option(None, "--env", help="process runtime: KEY=VALUE for the slot (repeat it). "
+                                         "The gateway's own AISTACK_* variables are not passed on."),
            compose_file: str = typer.Option(None), url: str = URL) -> None:
     """Create or change a slot's definition (its state and weight are kept)."""
+    pairs = [item.partition("=") for item in env or []]
+    if any(not key or not sep for key, sep, _ in pairs):
+        fail("--env takes KEY=VALUE")
     body = {"url": slot_url, "model": model, "version": version, "runtime": runtime,
-            "command": shlex.split(command) if command else [], "compose_file": compose_file}
+            "command": shlex.split(command) if command else [], "compose_file": compose_file,
+            "env": {key: value for key, _, value in pairs}}
     slots_table([admin("PUT", f"/slots/{name}", url, body)])
 
 

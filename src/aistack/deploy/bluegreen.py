@@ -120,10 +120,15 @@ class Deployer:
         async with self._lock:
             result = DeployResult(name, "deploy", ok=False)
             slot = self.store.get(name)
-            if slot.serving:
-                raise Conflict(f"slot '{name}' already serves; deploy another slot, or set weights")
+            others = [s for s in self.store.list() if s.serving and s.name != name]
+            if slot.serving and not others:
+                raise Conflict(f"slot '{name}' already serves all traffic")
             try:
-                await self._start_checked(result, slot, actor, tests or self.config.smoke_tests)
+                if slot.serving:  # a canary promoted: checked again, not restarted
+                    await self._step(result, "health", self._healthy(slot))
+                    await self._step(result, "smoke tests", self._smoke(slot, tests or self.config.smoke_tests))
+                else:
+                    await self._start_checked(result, slot, actor, tests or self.config.smoke_tests)
                 _, old = await self._step(result, "switch", self._switch(name, actor))
                 for previous in old:
                     await self._step(result, f"drain {previous.name}", self._drain(previous))
@@ -173,7 +178,8 @@ class Deployer:
 
     async def _switch(self, name: str, actor: str) -> tuple[str, list[Slot]]:
         if self.config.nginx.enabled:
-            future = {s.name: {"state": "draining", "weight": 0.0} for s in self.store.list() if s.state == "active"}
+            future = {s.name: {"state": "draining", "weight": 0.0} for s in self.store.list()
+                      if s.state == "active" and s.name != name}
             await self.apply_nginx(self._future(**future, **{name: {"state": "active", "weight": 1.0}}))
         _, old = self.store.switch(name, actor)
         self.router.refresh(force=True)

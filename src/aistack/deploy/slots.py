@@ -165,7 +165,7 @@ class SlotStore:
         """In one transaction: `to` takes all traffic; the slots that served are set draining."""
         with self._transaction() as db:
             target = self._get(db, to)
-            if target.state not in ("ready", "active", "draining"):
+            if target.state not in ("ready", "active"):
                 raise Conflict(f"slot '{to}' is {target.state}: only a healthy slot can take traffic")
             old = [s for s in self._select(db) if s.name != to and s.state == "active"]
             for slot in old:
