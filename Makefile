@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/pip install -q -c constraints.txt langchain-community
 	$(BIN)/python benchmarks/rag.py
 	$(BIN)/python benchmarks/observability.py
+	$(BIN)/python benchmarks/deploy.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

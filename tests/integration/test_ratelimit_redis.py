@@ -23,8 +23,8 @@ def settings(**fields: object) -> RateLimitSettings:
 
 def test_redis_and_memory_give_the_same_counts() -> None:
     config = settings(requests_per_minute=30, burst=20)
-    redis = RedisLimiter(config)
-    memory = MemoryLimiter(config)
+    redis = RedisLimiter(config, 20, 30)
+    memory = MemoryLimiter(20, 30)
     try:
         for limiter in (redis, memory):
             burst = [limiter.acquire("k") for _ in range(25)]
@@ -55,3 +55,17 @@ def test_two_gateways_sharing_redis_enforce_one_limit(tmp_path: Path) -> None:
     finally:
         for gateway in gateways:
             gateway.stop()
+
+
+def test_token_buckets_agree_too() -> None:
+    config = settings()
+    redis = RedisLimiter(config, 100, 100, prefix="tokens:")
+    memory = MemoryLimiter(100, 100)
+    try:
+        for limiter in (redis, memory):
+            assert limiter.acquire("k", cost=0).allowed
+            limiter.acquire("k", 150, force=True)
+            refused = limiter.acquire("k", cost=0)
+            assert not refused.allowed and 29 < refused.retry_after <= 30.6
+    finally:
+        redis.close()

@@ -7,7 +7,6 @@ from test_gateway import CHAT, client_for, make_settings
 from test_observability_metrics import value
 
 from aistack.deploy.ratelimit import MemoryLimiter
-from aistack.settings.deploy import RateLimitSettings
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
@@ -22,7 +21,7 @@ class Clock:
 
 def test_burst_then_the_sustained_rate() -> None:
     clock = Clock()
-    limiter = MemoryLimiter(RateLimitSettings(requests_per_minute=30, burst=20), clock)
+    limiter = MemoryLimiter(20, 30, clock)
     decisions = [limiter.acquire("k") for _ in range(21)]
     assert [d.allowed for d in decisions] == [True] * 20 + [False]
     assert decisions[0].remaining == 19 and decisions[19].remaining == 0
@@ -72,3 +71,31 @@ async def test_limits_are_off_unless_enabled() -> None:
     finally:
         await container.close()
     assert all(r.status_code == 200 and "x-ratelimit-limit-requests" not in r.headers for r in responses)
+
+
+def test_token_bucket_charges_after_and_admits_while_not_empty() -> None:
+    clock = Clock()
+    tokens = MemoryLimiter(100, 100, clock)
+    assert tokens.acquire("k", cost=0).allowed  # looks only
+    assert tokens.acquire("k", 150, force=True).remaining == 0  # an answer used more than was left
+    refused = tokens.acquire("k", cost=0)
+    assert not refused.allowed and refused.retry_after == pytest.approx(51 / (100 / 60))  # out of debt
+    clock.now += 31
+    assert tokens.acquire("k", cost=0).allowed
+
+
+async def test_the_gateway_limits_tokens_per_minute() -> None:
+    settings = make_settings()
+    settings.deploy.rate_limit.enabled = True
+    settings.deploy.rate_limit.tokens_per_minute = 10  # each answer: 2 prompt + 3 completion tokens
+    http, container = await client_for(settings)
+    try:
+        first = await http.post("/v1/chat/completions", json=CHAT)
+        async with http.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as stream:
+            chunks = [line async for line in stream.aiter_lines()]
+        refused = await http.post("/v1/chat/completions", json=CHAT)
+    finally:
+        await container.close()
+    assert first.json()["usage"]["total_tokens"] == 5 and "data: [DONE]" in chunks
+    assert refused.status_code == 429 and "Token rate limit" in refused.json()["error"]["message"]
+    assert int(refused.headers["retry-after"]) >= 1

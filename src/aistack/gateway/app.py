@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 
 import aistack
 from aistack.container import Container
-from aistack.deploy.ratelimit import create_limiter
+from aistack.deploy.ratelimit import create_limiter, create_token_limiter
 from aistack.gateway.auth import APIKeyAuth
 from aistack.gateway.errors import install_error_handlers
 from aistack.gateway.middleware import GatewayMiddleware
@@ -32,6 +32,7 @@ def create_app(container: Container) -> FastAPI:
 
     limits = settings.deploy.rate_limit
     limiter = create_limiter(limits) if limits.enabled else None
+    token_limiter = create_token_limiter(limits) if limits.enabled else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -41,8 +42,9 @@ def create_app(container: Container) -> FastAPI:
             yield
         finally:
             watcher.cancel()
-            if limiter is not None:
-                limiter.close()
+            for closing in (limiter, token_limiter):
+                if closing is not None:
+                    closing.close()
             await container.close()
 
     app = FastAPI(title="aistack gateway", version=aistack.__version__, lifespan=lifespan)
@@ -53,7 +55,7 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(metrics.router)
     guards = [Depends(auth)]
     if limiter is not None:
-        guards.append(Depends(RateLimit(limiter, container.metrics, limits.requests_per_minute)))
+        guards.append(Depends(RateLimit(limiter, container.metrics, limits.requests_per_minute, token_limiter)))
     if settings.llm.backend == "slots":
         guards.append(Depends(StickyKey(settings.deploy.sticky_header)))
     app.include_router(admin.router)

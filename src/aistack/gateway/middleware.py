@@ -61,7 +61,19 @@ class GatewayMiddleware:
             else:
                 await self.app(scope, too_large, send_with_id)
         finally:
+            self._charge(scope, entry)
             self._log(scope, entry, status["code"], started)
+
+    @staticmethod
+    def _charge(scope: dict[str, Any], entry: dict[str, Any]) -> None:
+        """The token rate limit takes what the answer used (the route left its usage in the log)."""
+        charge = scope.get("state", {}).get("charge_tokens")
+        used = (entry.get("prompt_tokens") or 0) + (entry.get("completion_tokens") or 0)
+        if charge is not None and used:
+            try:
+                charge(used)
+            except Exception as exc:  # a limiter that is down must not break a finished request
+                access_log.warning("token rate limit not charged: %s", exc)
 
     async def _body_too_large(self, scope: dict[str, Any], headers: dict[bytes, bytes], receive: Any) -> Any:
         """None: fine as it is. True: reject. A callable: the buffered body to replay."""

@@ -8,7 +8,7 @@ import hashlib
 import anyio
 from fastapi import Request
 
-from aistack.deploy.ratelimit import MemoryLimiter, RateLimiter
+from aistack.deploy.ratelimit import Decision, MemoryLimiter, RateLimiter
 from aistack.errors import RateLimited
 from aistack.observability.metrics import Metrics
 
@@ -24,24 +24,38 @@ def client_key(request: Request) -> str:
 
 
 class RateLimit:
-    def __init__(self, limiter: RateLimiter, metrics: Metrics, per_minute: float):
+    def __init__(self, limiter: RateLimiter, metrics: Metrics, per_minute: float,
+                 tokens: RateLimiter | None = None):
         self.limiter = limiter
         self.metrics = metrics
         self.per_minute = per_minute
+        self.tokens = tokens
+
+    async def _acquire(self, limiter: RateLimiter, key: str, cost: float = 1.0, force: bool = False) -> Decision:
+        if isinstance(limiter, MemoryLimiter):
+            return limiter.acquire(key, cost, force)
+        return await anyio.to_thread.run_sync(limiter.acquire, key, cost, force)  # a network round trip
 
     async def __call__(self, request: Request) -> None:
         key = client_key(request)
-        if isinstance(self.limiter, MemoryLimiter):
-            decision = self.limiter.acquire(key)
-        else:  # a network round trip: off the event loop
-            decision = await anyio.to_thread.run_sync(self.limiter.acquire, key)
-        request.scope.setdefault("state", {})["ratelimit"] = decision
+        state = request.scope.setdefault("state", {})
+        decision = state["ratelimit"] = await self._acquire(self.limiter, key)
         if not decision.allowed:
             self.metrics.rejected.labels(model=ALL_MODELS, reason="rate_limit").inc()
             raise RateLimited(
                 f"Rate limit reached: {decision.limit} requests at once, then "
                 f"{self.per_minute:g} per minute. Retry after {decision.retry_after_seconds}s.",
                 retry_after=decision.retry_after_seconds)
+        if self.tokens is not None:
+            budget = await self._acquire(self.tokens, key, cost=0)  # looks, takes nothing
+            if not budget.allowed:
+                self.metrics.rejected.labels(model=ALL_MODELS, reason="rate_limit").inc()
+                raise RateLimited(
+                    f"Token rate limit reached: {budget.limit} tokens per minute. "
+                    f"Retry after {budget.retry_after_seconds}s.", retry_after=budget.retry_after_seconds)
+            tokens = self.tokens
+            # the middleware charges the answer's usage when the response is done, streams included
+            state["charge_tokens"] = lambda used: tokens.acquire(key, used, force=True)
 
 
 class StickyKey:
