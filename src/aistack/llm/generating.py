@@ -18,6 +18,7 @@ from aistack.llm.protocol import (
     SamplingParams,
 )
 from aistack.llm.responses import ResponseIds
+from aistack.llm.tools import parse_call
 
 
 @dataclass
@@ -59,19 +60,36 @@ class GeneratingBackend(ABC):
         async with self._session(request, chat) as run:
             text = "".join([piece async for piece in run.pieces])
         stats = run.stats
+        if isinstance(request, ChatCompletionRequest) and (call := parse_call(text, request)):
+            return ids.tool_call_completion(call, stats.prompt_tokens, stats.completion_tokens)
         if isinstance(request, CompletionRequest) and request.echo:
             text = request.prompt_text() + text
         return ids.completion(text, stats.finish_reason, stats.prompt_tokens, stats.completion_tokens)
 
     async def _stream(self, request: SamplingParams, chat: bool) -> AsyncIterator[dict[str, Any]]:
         ids = ResponseIds(request.model, chat)
+        tools = isinstance(request, ChatCompletionRequest) and request.tool_mode() is not None
+        held = ""  # with tools: text is held until it cannot be a call
+        finish = None
         async with self._session(request, chat) as run:
             if chat:
                 yield ids.chunk("", first=True)
             elif isinstance(request, CompletionRequest) and request.echo:
                 yield ids.chunk(request.prompt_text())
             async for piece in run.pieces:
+                if tools and (held + piece).lstrip()[:1] in ("", "{"):
+                    held += piece  # a call is sent whole, once it is complete
+                    continue
+                if held:
+                    piece, held = held + piece, ""
                 yield ids.chunk(piece)
-        yield ids.chunk(None, run.stats.finish_reason)
+        if held:
+            call = parse_call(held, request)  # type: ignore[arg-type]
+            if call:
+                yield ids.tool_call_chunk(call)
+                finish = "tool_calls"
+            else:
+                yield ids.chunk(held)
+        yield ids.chunk(None, finish or run.stats.finish_reason)
         if request.include_usage:
             yield ids.usage_chunk(run.stats.prompt_tokens, run.stats.completion_tokens)

@@ -36,6 +36,7 @@ from aistack.llm.protocol import (
 from aistack.llm.queue import ModelQueue
 from aistack.llm.responses import model_card
 from aistack.llm.stops import StopMatcher
+from aistack.llm.tools import grammar_text, messages_for
 from aistack.packaged import packaged_file
 from aistack.settings import Settings
 from aistack.settings.model import LlamaCppModel
@@ -68,10 +69,7 @@ class LoadedModel:
         return prefix + self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def chat_prompt(self, request: ChatCompletionRequest) -> tuple[str, list[str]]:
-        messages = [
-            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-            for m in request.messages
-        ]
+        messages = messages_for(request)  # tools described, tool turns written as text
         try:
             formatted = self.formatter(messages=messages)
         except Exception as exc:  # a template may raise on roles it does not support
@@ -118,6 +116,11 @@ def load_model(name: str, config: LlamaCppModel) -> LoadedModel:
 
 
 def grammar_for(request: SamplingParams) -> LlamaGrammar | None:
+    if isinstance(request, ChatCompletionRequest) and request.tool_mode() is not None:
+        try:  # tool calls win over response_format
+            return LlamaGrammar.from_string(grammar_text(request), verbose=False)
+        except Exception as exc:
+            raise InvalidRequest(f"unsupported tool parameters schema: {exc}", param="tools") from None
     fmt = getattr(request, "response_format", None)
     if fmt is None or fmt.type == "text":
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Wire(BaseModel):
@@ -20,10 +20,29 @@ class ContentPart(Wire):
     text: str | None = None
 
 
+class FunctionCall(Wire):
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+class ToolCall(Wire):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(Wire):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _tool_messages_name_their_call(self) -> ChatMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a message with role 'tool' needs the tool_call_id it answers")
+        return self
 
     def text(self) -> str:
         """The message as plain text: string content, or its text parts joined."""
@@ -80,10 +99,44 @@ class SamplingParams(Wire):
         return self.model_dump(exclude_unset=True, exclude_none=True)
 
 
+class FunctionSpec(Wire):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class Tool(Wire):
+    type: Literal["function"]
+    function: FunctionSpec
+
+
 class ChatCompletionRequest(SamplingParams):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _tool_choice_names_a_tool(self) -> ChatCompletionRequest:
+        choice = self.tool_choice
+        if isinstance(choice, dict):
+            name = (choice.get("function") or {}).get("name")
+            if choice.get("type") != "function" or not name:
+                raise ValueError("tool_choice must be none, auto, required or {type: function, function: {name}}")
+            if name not in {t.function.name for t in self.tools or ()}:
+                raise ValueError(f"tool_choice names '{name}', which is not among the tools")
+        elif choice in ("auto", "required") and not self.tools:
+            raise ValueError(f"tool_choice '{choice}' needs tools")
+        return self
+
+    def tool_mode(self) -> str | None:
+        """none, auto, required or the one function's name; None when there are no tools."""
+        if not self.tools or self.tool_choice == "none":
+            return None
+        if isinstance(self.tool_choice, dict):
+            return self.tool_choice["function"]["name"]
+        return self.tool_choice or "auto"
 
     @property
     def token_limit(self) -> int | None:

@@ -61,6 +61,19 @@ class ResponseIds:
         body["choices"] = [choice]
         return body
 
+    def tool_call_completion(self, call: dict[str, Any], prompt: int, completion: int) -> dict[str, Any]:
+        body = self._base("chat.completion")
+        body["choices"] = [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                            "logprobs": None, "finish_reason": "tool_calls"}]
+        body["usage"] = usage(prompt, completion)
+        return body
+
+    def tool_call_chunk(self, call: dict[str, Any]) -> dict[str, Any]:
+        body = self._base("chat.completion.chunk")
+        body["choices"] = [{"index": 0, "delta": {"tool_calls": [{"index": 0, **call}]}, "logprobs": None,
+                            "finish_reason": None}]
+        return body
+
     def usage_chunk(self, prompt: int, completion: int) -> dict[str, Any]:
         body = self._base("chat.completion.chunk" if self.chat else "text_completion")
         body["choices"] = []
