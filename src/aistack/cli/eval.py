@@ -23,6 +23,7 @@ from aistack.cli.common import console, errors, fail, print_json, settings
 from aistack.container import Container
 from aistack.errors import AistackError
 from aistack.registry import MissingDependency
+from aistack.settings import Settings
 
 app = typer.Typer(help="Evaluate RAG pipelines and track the runs in MLflow.", no_args_is_help=True)
 T = TypeVar("T")
@@ -54,9 +55,9 @@ def load(dataset: Path) -> Any:
 
 
 @contextmanager
-def session(answers: bool) -> Iterator[tuple[Container, asyncio.Runner]]:
+def session(config: Settings, answers: bool) -> Iterator[tuple[Container, asyncio.Runner]]:
     """One container (and one loaded model) for every configuration of the command."""
-    container = Container(settings())
+    container = Container(config)
     runner = asyncio.Runner()
     try:
         if answers:
@@ -87,15 +88,14 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
     console.print(table)
 
 
-def config_for(collection: str | None, corpus: Path | None, model: str | None,
+def config_for(config: Settings, collection: str | None, corpus: Path | None, model: str | None,
                **overrides: Any) -> Any:
     from aistack.evaluation.runner import pipeline_config
 
-    container_settings = settings()
-    model = model or Container(container_settings).default_model()
+    model = model or Container(config).default_model()
     if not model:
         fail("no model: pass --model or set llm.default_model")
-    return guarded(lambda: pipeline_config(container_settings, model, collection, corpus, **overrides))
+    return guarded(lambda: pipeline_config(config, model, collection, corpus, **overrides))
 
 
 @app.command()
@@ -114,11 +114,12 @@ def run(
     from aistack.tracking.mlflow import Tracking
 
     found = load(dataset)
-    config = config_for(collection, corpus, model, top_k=top_k, retrieval=retrieval, rerank=rerank,
+    loaded = settings()
+    config = config_for(loaded, collection, corpus, model, top_k=top_k, retrieval=retrieval, rerank=rerank,
                         chunk_size=chunk_size, chunk_overlap=chunk_overlap, temperature=temperature,
                         max_tokens=max_tokens, answers=answers, judge=judge, judge_model=judge_model)
-    tracking = guarded(lambda: Tracking(settings()))
-    with session(config.answers) as (container, runner), progress_bar() as progress:
+    tracking = guarded(lambda: Tracking(loaded))
+    with session(loaded, config.answers) as (container, runner), progress_bar() as progress:
         report = evaluate(container, runner, found, config, progress)
     run_id = guarded(lambda: tracking.log(report, dataset=str(dataset)))
     version = guarded(lambda: tracking.register(run_id, alias)) if alias else None
@@ -127,8 +128,8 @@ def run(
                     "alias": alias, "version": version, "skipped": found.problems})
         return
     print_metrics(report.metrics, f"run {run_id}")
-    console.print(f"logged to {tracking.uri} (experiment {settings().tracking.experiment}), run {run_id}"
-                  + (f"; {settings().tracking.registered_model}@{alias} -> version {version}" if alias else ""),
+    console.print(f"logged to {tracking.uri} (experiment {loaded.tracking.experiment}), run {run_id}"
+                  + (f"; {loaded.tracking.registered_model}@{alias} -> version {version}" if alias else ""),
                   highlight=False)
 
 
@@ -172,11 +173,12 @@ def sweep(
     found = load(dataset)
     grid = list(itertools.product(_values(chunk_size, int), _values(chunk_overlap, int), _values(top_k, int),
                                   _values(retrieval, str)))
-    configs = [config_for(None, corpus, model, chunk_size=c, chunk_overlap=o, top_k=k, retrieval=r,
+    loaded = settings()
+    configs = [config_for(loaded, None, corpus, model, chunk_size=c, chunk_overlap=o, top_k=k, retrieval=r,
                           answers=answers, judge=judge, judge_model=judge_model) for c, o, k, r in grid]
-    tracking = guarded(lambda: Tracking(settings()))
+    tracking = guarded(lambda: Tracking(loaded))
     results = []
-    with session(answers) as (container, runner), progress_bar() as progress:
+    with session(loaded, answers) as (container, runner), progress_bar() as progress:
         overall = progress.add_task("sweep", total=len(configs))
         with tracking.parent_run(f"sweep {dataset.stem}") as parent:
             tracking.mlflow.log_params({"grid_size": len(configs), "dataset": str(dataset)})

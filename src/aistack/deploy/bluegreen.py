@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -172,8 +172,7 @@ class Deployer:
         return await anyio.to_thread.run_sync(Nginx(self.config.nginx).apply, text)
 
     def _future(self, **changes: dict[str, Any]) -> list[Slot]:
-        from dataclasses import replace
-
+        """The slots as they will be after `changes`: what nginx is checked against first."""
         return [replace(s, **changes.get(s.name, {})) for s in self.store.list()]
 
     async def _switch(self, name: str, actor: str) -> tuple[str, list[Slot]]:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import math
@@ -192,8 +193,6 @@ class SlotRouter:
 
     async def drain(self, name: str, grace: float) -> int:
         """Wait until no request is in flight on `name`, or `grace` seconds. Returns those left."""
-        import asyncio
-
         deadline = time.monotonic() + grace
         while self.inflight[name] > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

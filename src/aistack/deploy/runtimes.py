@@ -73,10 +73,6 @@ class ProcessRuntime:
         process = self.processes.get(slot.name)
         return process is not None and process.poll() is None
 
-    def stop_all(self) -> None:
-        for name in list(self.processes):
-            self.stop(Slot(name, "http://unused/v1"))
-
 
 class ComposeRuntime:
     def _run(self, slot: Slot, *args: str) -> None:

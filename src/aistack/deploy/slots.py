@@ -77,19 +77,21 @@ class SlotStore:
                 db.execute(statement)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, write: bool = True) -> Iterator[Any]:
+        """One transaction. Writers go one at a time (a table lock, SQLite's IMMEDIATE); readers,
+        such as the router refreshing its slots on the request path, never wait for each other."""
         if self.postgres:
             import psycopg
 
             with psycopg.connect(self.location) as conn, conn.transaction():
-                if self._has_tables(conn):  # instances change slots one at a time
+                if write and self._has_tables(conn):
                     conn.execute("LOCK TABLE slots IN SHARE ROW EXCLUSIVE MODE")
                 yield _Postgres(conn)
             return
         with self._lock:
             conn = sqlite3.connect(self.location, timeout=30, isolation_level=None)
             try:
-                conn.execute("BEGIN IMMEDIATE")  # other processes wait: one writer at a time
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
@@ -114,11 +116,11 @@ class SlotStore:
         return [self._row(r) for r in rows]
 
     def list(self) -> list[Slot]:
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             return self._select(db)
 
     def get(self, name: str) -> Slot:
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             return self._get(db, name)
 
     def _get(self, db: Any, name: str) -> Slot:
@@ -183,7 +185,7 @@ class SlotStore:
             self._audit(db, actor, "delete", name, before, None)
 
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             rows = db.execute("SELECT at, actor, action, slot, before, after FROM slot_audit "
                               "ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
         return [{"at": at, "actor": actor, "action": action, "slot": slot,
