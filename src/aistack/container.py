@@ -5,6 +5,7 @@ that only lists collections never loads the LLM."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from aistack.settings import Settings
 log = logging.getLogger("aistack")
 
 if TYPE_CHECKING:
+    from aistack.agents.service import AgentService
     from aistack.deploy.bluegreen import Deployer
     from aistack.embeddings import Embedder
     from aistack.ingest.pipeline import Ingestor
@@ -31,6 +33,7 @@ class Container:
     def __init__(self, settings: Settings, **overrides: Any):
         self.settings = settings
         self._bindings: dict[str, Any] = dict(overrides)
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop the LLM backend runs on
 
     def _get(self, name: str, build: Callable[[], Any]) -> Any:
         if name not in self._bindings:
@@ -107,10 +110,26 @@ class Container:
 
         return self._get("snapshots", lambda: SnapshotService(self.settings, self.store))
 
+    @property
+    def agents(self) -> AgentService:
+        """Agent runs. Their graphs run in worker threads and reach the LLM on `self.loop`."""
+        from aistack.agents.service import AgentService
+
+        def run(coro: Any) -> Any:
+            if self.loop is None:
+                raise RuntimeError("the LLM backend has not been started")
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+        return self._get("agents", lambda: AgentService(self.settings, self, run))
+
+    async def start_llm(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.llm.start()
+
     async def start(self) -> None:
         """What the gateway opens before it serves: the LLM, the vector store (which takes the
         embedded Qdrant's folder lock) and the embedder."""
-        await self.llm.start()
+        await self.start_llm()
         _ = self.embedder  # load the model now, not on the first request
         try:
             _ = self.store
@@ -120,6 +139,8 @@ class Container:
     async def close(self) -> None:
         if "deployer" in self._bindings:  # processes this gateway started stop with it
             self._bindings["deployer"].shutdown()
+        if "agents" in self._bindings:
+            self._bindings["agents"].close()
         if "llm" in self._bindings:
             await self._bindings["llm"].close()
         for name in ("embedder", "store"):

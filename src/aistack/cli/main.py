@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aistack.cli import (
+    agent,
     chat,
     config,
     deploy,
@@ -31,6 +32,7 @@ app.add_typer(eval.app, name="eval")
 app.add_typer(tracking.app, name="tracking")
 app.add_typer(deploy.app, name="deploy")
 app.command()(deploy.rollback)
+app.add_typer(agent.app, name="agent")
 
 
 @app.command()

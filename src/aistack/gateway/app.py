@@ -17,6 +17,7 @@ from aistack.gateway.middleware import GatewayMiddleware
 from aistack.gateway.ratelimit import RateLimit, StickyKey
 from aistack.gateway.routers import (
     admin,
+    agents,
     embeddings,
     health,
     metrics,
@@ -59,7 +60,8 @@ def create_app(container: Container) -> FastAPI:
     if settings.llm.backend == "slots":
         guards.append(Depends(StickyKey(settings.deploy.sticky_header)))
     app.include_router(admin.router)
-    for router in (openai.router, embeddings.router, rag.router, snapshots.router):
+    app.include_router(agents.admin)
+    for router in (openai.router, embeddings.router, rag.router, snapshots.router, agents.router):
         app.include_router(router, dependencies=guards)
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

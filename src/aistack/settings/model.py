@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from aistack.settings.agents import AgentsSettings
 from aistack.settings.data import (
     EmbeddingsSettings,
     IngestSettings,
@@ -140,3 +141,4 @@ class Settings(Section):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
+    agents: AgentsSettings = Field(default_factory=AgentsSettings)

@@ -1,0 +1,240 @@
+"""Agent runs: start, resume after a crash, approve or reject, and read back, by thread id.
+
+A run is one LangGraph thread, checkpointed after every node. Its events (the model's tool calls,
+tool results, an approval request, the answer) are yielded as they happen, for the CLI to print
+and the API to stream."""
+
+from __future__ import annotations
+
+import contextvars
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.types import Command
+
+from aistack.agents.checkpoints import open_checkpoints
+from aistack.agents.graph import AgentSpec, calls_of, create_agent_graph
+from aistack.agents.model import AgentModel, GatewayModel, Runner, SeamModel
+from aistack.agents.supervisor import delegate_tool
+from aistack.agents.tools import AgentTool, ToolContext, registered
+from aistack.errors import Conflict, InvalidRequest, NotFound
+from aistack.settings import Settings
+from aistack.settings.agents import AgentDefinition
+
+THREAD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+Event = dict[str, Any]
+
+
+def step_of(message: AnyMessage) -> Event:
+    if isinstance(message, HumanMessage):
+        return {"type": "task", "content": message.text}
+    if isinstance(message, ToolMessage):
+        return {"type": "tool_result", "name": message.name, "ok": message.status != "error", "content": message.text}
+    calls = calls_of(message)
+    if calls:
+        return {"type": "tool_calls", "content": message.text,
+                "calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in calls]}
+    return {"type": "answer", "content": message.text}
+
+
+class AgentService:
+    def __init__(self, settings: Settings, container: Any = None, run: Runner | None = None,
+                 model: AgentModel | None = None):
+        self.settings, self.container, self.run = settings, container, run
+        self.tools = registered(settings)
+        self.checkpoints = open_checkpoints(settings)
+        self._model = model
+        self._graphs: dict[str, Any] = {}
+        self._active: set[str] = set()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.checkpoints.close()
+
+    def definitions(self) -> dict[str, AgentDefinition]:
+        return self.settings.agents.definitions
+
+    def definition(self, name: str) -> AgentDefinition:
+        found = self.definitions().get(name)
+        if found is None:
+            raise NotFound(f"no agent '{name}'; the agents are: {', '.join(self.definitions())}", param="name")
+        return found
+
+    def model(self) -> AgentModel:
+        if self._model is None:
+            config = self.settings.agents
+            name = config.model or (self.container.default_model() if self.container else None)
+            if not name:
+                raise InvalidRequest("no model for the agents: set agents.model or llm.default_model")
+            if config.llm_url:
+                key = config.llm_api_key.get_secret_value() if config.llm_api_key else None
+                self._model = GatewayModel(config.llm_url, key, name, config.max_tokens, config.temperature)
+            else:
+                self._model = SeamModel(self.container.llm, name, self.run, config.max_tokens, config.temperature)
+        return self._model
+
+    def tools_of(self, name: str) -> dict[str, AgentTool]:
+        definition = self.definition(name)
+        unknown = [t for t in definition.tools if t not in self.tools]
+        if unknown:
+            raise InvalidRequest(f"agent '{name}' names unknown tools {unknown}; the tools are: {', '.join(self.tools)}")
+        chosen = {t: self.tools[t] for t in definition.tools}
+        for member in definition.members:
+            made = delegate_tool(member, self.definition(member), self.settings.agents.run_timeout)
+            chosen[made.name] = made
+        return chosen
+
+    def graph(self, name: str) -> Any:
+        if name not in self._graphs:
+            config = self.settings.agents
+            spec = AgentSpec(name, self.definition(name), self.model(), self.tools_of(name),
+                             ToolContext(self.settings, self.container, self), config.tool_timeout, config.max_tool_output)
+            self._graphs[name] = create_agent_graph(spec, self.checkpoints.saver)
+        return self._graphs[name]
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def start(self, name: str, task: str, thread_id: str | None = None) -> Iterator[Event]:
+        definition = self.definition(name)
+        if not task.strip():
+            raise InvalidRequest("the task is empty", param="task")
+        thread_id = thread_id or f"{name}-{uuid.uuid4().hex[:12]}"
+        if not THREAD_ID.match(thread_id):
+            raise InvalidRequest("a thread id is 1-128 letters, digits, '.', '_', ':' or '-'", param="thread_id")
+        if self._agent_of(thread_id) is not None:
+            raise Conflict(f"thread '{thread_id}' exists already: resume it, or start a new thread")
+        graph = self.graph(name)
+        limit = definition.max_iterations or self.settings.agents.max_iterations
+        state = {"messages": [HumanMessage(task)], "agent": name, "tool_calls_count": 0,
+                 "max_iterations": limit, "stop_reason": None}
+        return self._drive(graph, state, thread_id, limit, started={"type": "started", "agent": name})
+
+    def resume(self, thread_id: str) -> Iterator[Event]:
+        """Continue a run that stopped mid-way (a crash, a timeout) from its last checkpoint."""
+        view = self.view(thread_id)
+        if view["status"] == "awaiting_approval":
+            raise Conflict(f"run '{thread_id}' waits for approval: approve or reject it")
+        if view["status"] == "completed":
+            raise Conflict(f"run '{thread_id}' has ended ({view['stop_reason']})")
+        return self._drive(self.graph(view["agent"]), None, thread_id, view["max_iterations"])
+
+    def decide(self, thread_id: str, approved: bool, by: str, reason: str | None = None) -> Iterator[Event]:
+        view = self.view(thread_id)
+        if view["status"] != "awaiting_approval":
+            raise Conflict(f"run '{thread_id}' is not waiting for approval (it is {view['status']})")
+        decision = {"approved": approved, "by": by, "reason": reason, "key": view["pending_approval"].get("key")}
+        return self._drive(self.graph(view["agent"]), Command(resume=decision), thread_id, view["max_iterations"])
+
+    def _drive(self, graph: Any, payload: Any, thread_id: str, limit: int,
+               started: Event | None = None) -> Iterator[Event]:
+        if thread_id in self._active:
+            raise Conflict(f"run '{thread_id}' is running now")
+        config = {"configurable": {"thread_id": thread_id, "deadline": time.time() + self.settings.agents.run_timeout},
+                  "recursion_limit": 3 * limit + 10}
+
+        def events() -> Iterator[Event]:
+            with self._lock:
+                if thread_id in self._active:
+                    raise Conflict(f"run '{thread_id}' is running now")
+                self._active.add(thread_id)
+            try:
+                if started:
+                    yield {**started, "thread_id": thread_id}
+                for update in graph.stream(payload, config, stream_mode="updates"):
+                    yield from self._events_of(update)
+            finally:
+                with self._lock:
+                    self._active.discard(thread_id)
+            yield {"type": "run", **self.view(thread_id)}
+
+        return events()
+
+    @staticmethod
+    def _events_of(update: dict[str, Any]) -> Iterator[Event]:
+        for node, values in update.items():
+            if node == "__interrupt__":
+                for pending in values:
+                    yield {"type": "approval_required", **pending.value}
+                continue
+            values = values or {}
+            if node == "counter":
+                yield {"type": "iteration", "count": values["tool_calls_count"]}
+            for message in values.get("messages", ()):
+                yield {**step_of(message), "node": node}
+            if node == "finish":
+                yield {"type": "stopped", "reason": values.get("stop_reason")}
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _agent_of(self, thread_id: str) -> str | None:
+        found = self.checkpoints.saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+        return found.checkpoint["channel_values"].get("agent") if found else None
+
+    def view(self, thread_id: str) -> Event:
+        agent = self._agent_of(thread_id)
+        if agent is None:
+            raise NotFound(f"no run with thread id '{thread_id}'", param="thread_id")
+        snapshot = self.graph(agent).get_state({"configurable": {"thread_id": thread_id}})
+        values = snapshot.values
+        messages = values.get("messages", [])
+        pending = next((i.value for i in snapshot.interrupts), None)
+        if thread_id in self._active:
+            status = "running"
+        elif pending is not None:
+            status = "awaiting_approval"
+        elif snapshot.next:
+            status = "interrupted"  # stopped mid-run (killed, or running in another process)
+        else:
+            status = "completed"
+        answer = messages[-1].text if status == "completed" and isinstance(messages[-1], AIMessage) else None
+        if pending is not None:
+            pending = {**pending, "key": pending.get("key") or snapshot.interrupts[0].id}
+        return {"thread_id": thread_id, "agent": agent, "status": status, "stop_reason": values.get("stop_reason"),
+                "tool_calls_count": values.get("tool_calls_count", 0), "max_iterations": values.get("max_iterations"),
+                "answer": answer, "pending_approval": pending, "next": list(snapshot.next),
+                "steps": [step_of(m) for m in messages]}
+
+    def runs(self, agent: str | None = None, limit: int = 50) -> list[Event]:
+        """The newest runs first: thread id, agent, status."""
+        seen: dict[str, str] = {}
+        for found in self.checkpoints.saver.list(None):
+            thread = found.config["configurable"]["thread_id"]
+            if found.config["configurable"].get("checkpoint_ns") or thread in seen:
+                continue
+            seen[thread] = found.checkpoint["channel_values"].get("agent", "")
+            if len(seen) >= limit * 4:
+                break
+        chosen = [t for t, a in seen.items() if a and (agent is None or a == agent)][:limit]
+        return [{k: v for k, v in self.view(t).items() if k != "steps"} for t in chosen]
+
+    # -- delegation (a supervisor's ask_<member> tools) ---------------------------------------
+
+    def delegate(self, member: str, task: str, thread_id: str) -> Event:
+        """Run a member agent on its own thread; its approval requests surface as the caller's."""
+        from langgraph.types import interrupt
+
+        isolated = contextvars.Context()  # the member is a run of its own, not a subgraph of the caller
+
+        def drain(events: Iterator[Event]) -> None:
+            isolated.run(lambda: list(events))
+
+        if isolated.run(self._agent_of, thread_id) is None:
+            drain(self.start(member, task, thread_id))
+        while True:
+            view = isolated.run(self.view, thread_id)
+            if view["status"] == "completed":
+                return view
+            if view["status"] != "awaiting_approval":
+                drain(self.resume(thread_id))
+                continue
+            pending = view["pending_approval"]
+            decision = interrupt(pending)  # replays earlier decisions in order: match by key
+            while decision.get("key") != pending["key"]:
+                decision = interrupt(pending)
+            drain(self.decide(thread_id, bool(decision.get("approved")), decision.get("by", "operator"),
+                              decision.get("reason")))

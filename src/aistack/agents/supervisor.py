@@ -1,0 +1,27 @@
+"""The seed's supervisor pattern: a coordinator agent whose tools are its specialists.
+
+`ask_<member>` runs the member agent on a thread of its own (`<caller thread>.<member>.<call id>`),
+so a delegation is checkpointed like any run, is never repeated once it has answered, and a
+member's approval request pauses the supervisor's run until a person decides."""
+
+# No `from __future__ import annotations`: the parameter's description is built per member, and
+# make_tool reads the annotations at run time.
+from typing import Annotated
+
+from pydantic import Field
+
+from aistack.agents.tools import AgentTool, ToolContext, ToolError, make_tool
+from aistack.settings.agents import AgentDefinition
+
+
+def delegate_tool(member: str, definition: AgentDefinition, timeout: float) -> AgentTool:
+    def ask(task: Annotated[str, Field(min_length=1, description=f"What the {member} agent should find out or do")],
+            context: ToolContext) -> str:
+        if context.agents is None or context.thread_id is None:
+            raise ToolError("delegation needs the agent service")
+        run = context.agents.delegate(member, task, f"{context.thread_id}.{member}.{context.call_id}")
+        answer = run["answer"] or "no answer"
+        return f"{member} agent (run {run['thread_id']}, {run['stop_reason']}): {answer}"
+
+    return make_tool(ask, name=f"ask_{member}", timeout=timeout,
+                     description=f"Delegate a task to the {member} agent: {definition.description}")

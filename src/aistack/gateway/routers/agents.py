@@ -1,0 +1,158 @@
+"""Agent runs over HTTP: start (waiting, or streaming events), read, resume, approve or reject.
+
+A run executes in a thread of its own, so a client that disconnects loses nothing: the run
+goes on, and GET shows where it is. Approving or rejecting needs an admin key."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from aistack.agents.service import AgentService, Event
+from aistack.errors import NotFound
+from aistack.gateway.errors import stream_error_event
+from aistack.gateway.responses import JSONResponse
+from aistack.gateway.routers.admin import admin_actor
+from aistack.gateway.routers.openai import parse
+from aistack.gateway.streaming import DONE, sse
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"])
+admin = APIRouter(prefix="/v1/agents", tags=["agents"])  # mounted without the user-key guard
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: str = Field(min_length=1, description="The task, in words.")
+    thread_id: str | None = Field(None, description="Thread id of the run. Default: <agent>-<random>.")
+    stream: bool = Field(False, description="Stream the run's events as server-sent events.")
+
+
+class ContinueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stream: bool = False
+
+
+class DecisionRequest(ContinueRequest):
+    reason: str | None = Field(None, max_length=500)
+
+
+def _service(http: Request) -> AgentService:
+    return http.app.state.container.agents
+
+
+def _pump(events: Iterator[Event]) -> asyncio.Queue[Event | None]:
+    """Run the events in a thread of their own; they arrive on the queue, then None."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    def work() -> None:
+        try:
+            for event in events:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+        except Exception as exc:  # noqa: BLE001 - reported as an event; the server stays up
+            failed = {"type": "error", "status": getattr(exc, "status", 500), **stream_error_event(exc)}
+            loop.call_soon_threadsafe(queue.put_nowait, failed)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=work, daemon=True, name="agent-run").start()
+    return queue
+
+
+async def _respond(make: Callable[[], Iterator[Event]], stream: bool) -> Any:
+    events = await anyio.to_thread.run_sync(make)  # unknown agent or run, a conflict: plain HTTP errors
+    queue = _pump(events)
+    if stream:
+        async def body() -> AsyncIterator[bytes]:
+            while (event := await queue.get()) is not None:
+                yield sse(event)
+            yield DONE
+
+        return StreamingResponse(body(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    final: Event | None = None
+    while (event := await queue.get()) is not None:
+        if event["type"] in ("run", "error"):
+            final = event
+    if final is None or final["type"] == "error":
+        final = final or {"error": {"message": "the run ended without a result", "type": "server_error"}}
+        return JSONResponse({"error": final["error"]}, status_code=final.get("status", 500))
+    final.pop("type")
+    return JSONResponse(final)
+
+
+def _run_of(http: Request, name: str, thread_id: str) -> Event:
+    view = _service(http).view(thread_id)
+    if view["agent"] != name:
+        raise NotFound(f"run '{thread_id}' belongs to agent '{view['agent']}', not '{name}'", param="thread_id")
+    return view
+
+
+@router.get("")
+async def list_agents(http: Request) -> JSONResponse:
+    agents = _service(http).definitions()
+    return JSONResponse({"object": "list", "data": [
+        {"name": name, "description": a.description, "tools": a.tools, "members": a.members}
+        for name, a in agents.items()]})
+
+
+@router.get("/runs/{thread_id}")
+async def find_run(http: Request, thread_id: str) -> JSONResponse:
+    """A run by thread id alone (the CLI resumes and approves by thread id)."""
+    return JSONResponse(await anyio.to_thread.run_sync(_service(http).view, thread_id))
+
+
+@router.post("/{name}/runs")
+async def start_run(http: Request, name: str) -> Any:
+    body = await parse(http, RunRequest)
+    return await _respond(lambda: _service(http).start(name, body.input, body.thread_id), body.stream)
+
+
+@router.get("/{name}/runs")
+async def list_runs(http: Request, name: str) -> JSONResponse:
+    _service(http).definition(name)
+    return JSONResponse({"object": "list", "data": await anyio.to_thread.run_sync(_service(http).runs, name)})
+
+
+@router.get("/{name}/runs/{thread_id}")
+async def get_run(http: Request, name: str, thread_id: str) -> JSONResponse:
+    return JSONResponse(await anyio.to_thread.run_sync(_run_of, http, name, thread_id))
+
+
+@router.post("/{name}/runs/{thread_id}/resume")
+async def resume_run(http: Request, name: str, thread_id: str) -> Any:
+    body = await parse(http, ContinueRequest) if await http.body() else ContinueRequest()
+
+    def make() -> Iterator[Event]:
+        _run_of(http, name, thread_id)
+        return _service(http).resume(thread_id)
+
+    return await _respond(make, body.stream)
+
+
+async def _decide(http: Request, name: str, thread_id: str, approved: bool, actor: str) -> Any:
+    body = await parse(http, DecisionRequest) if await http.body() else DecisionRequest()
+
+    def make() -> Iterator[Event]:
+        _run_of(http, name, thread_id)
+        return _service(http).decide(thread_id, approved, actor, body.reason)
+
+    return await _respond(make, body.stream)
+
+
+@admin.post("/{name}/runs/{thread_id}/approve")
+async def approve(http: Request, name: str, thread_id: str, actor: str = Depends(admin_actor)) -> Any:
+    return await _decide(http, name, thread_id, True, actor)
+
+
+@admin.post("/{name}/runs/{thread_id}/reject")
+async def reject(http: Request, name: str, thread_id: str, actor: str = Depends(admin_actor)) -> Any:
+    return await _decide(http, name, thread_id, False, actor)
+

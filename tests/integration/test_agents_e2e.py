@@ -1,0 +1,171 @@
+"""Agents on the embedded SmolLM2-135M model, end to end: through the gateway's /v1/agents API
+(a real Prometheus behind query_prometheus, approval with an admin key, streamed events, bad
+input), and through the CLI, where a run is SIGKILLed mid-tool and `aistack agent resume`
+finishes it without repeating the completed call."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from servers import BIN, ServerProcess, start_gateway, start_prometheus
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ADMIN = "admin-key-for-tests"
+TESTS = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("agents")
+    prom_config = tmp / "prometheus.yml"
+    prom_config.write_text("global: {scrape_interval: 1s}\nscrape_configs:\n"
+                           "  - job_name: vllm\n    static_configs: [{targets: ['127.0.0.1:9']}]\n")
+    prometheus = start_prometheus(prom_config, tmp)
+    docker = tmp / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$@" >> {tmp / "docker.log"}\n')
+    docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
+    (tmp / "settings.yaml").write_text(json.dumps({
+        "deploy": {"admin_keys": [ADMIN]},
+        "agents": {
+            "prometheus_url": prometheus.url, "max_tool_output": 400,
+            "docker": {"command": [str(docker), "compose"], "compose_dir": str(tmp), "allowed_services": ["vllm"]},
+            "definitions": {
+                "probe": {"tools": ["query_prometheus"], "tool_choice": "required", "max_iterations": 1,
+                          "instructions": "Check whether the vLLM scrape target is up."},
+                "restarter": {"tools": ["restart_docker_service"], "tool_choice": "required", "max_iterations": 1,
+                              "instructions": "Restart the vllm service."}}}}))
+    gateway = start_gateway({}, tmp, "agents-gateway")
+    yield gateway, prometheus, tmp
+    gateway.stop()
+    prometheus.stop()
+
+
+def post(gateway: ServerProcess, path: str, body: dict | None = None, key: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(gateway.url + path, json=body, headers=headers, timeout=300)
+
+
+def test_a_run_queries_the_real_prometheus_and_stops_at_its_limit(stack) -> None:
+    gateway, _, _ = stack
+    reply = post(gateway, "/v1/agents/probe/runs", {"input": "Is the vllm target up?", "thread_id": "probe-1"})
+    assert reply.status_code == 200, reply.text
+    run = reply.json()
+    assert (run["status"], run["stop_reason"], run["tool_calls_count"]) == ("completed", "max_iterations", 1)
+    [call] = [s for s in run["steps"] if s["type"] == "tool_calls"][0]["calls"]
+    assert call["name"] == "query_prometheus" and isinstance(call["args"]["query"], str)
+    result = [s for s in run["steps"] if s["type"] == "tool_result"][0]
+    # whatever PromQL the 135M model wrote, it reached Prometheus: a result or Prometheus's own error
+    assert result["content"].startswith("[output of query_prometheus") or "Prometheus rejected" in result["content"]
+    assert "Partial findings" in run["answer"] or "Nothing was found" in run["answer"]
+    again = httpx.get(gateway.url + "/v1/agents/probe/runs/probe-1").json()
+    assert again["steps"] == run["steps"]
+    listed = httpx.get(gateway.url + "/v1/agents/probe/runs").json()["data"]
+    assert "probe-1" in [r["thread_id"] for r in listed]
+
+
+def test_a_restart_waits_for_an_admin_approval(stack) -> None:
+    gateway, _, tmp = stack
+    run = post(gateway, "/v1/agents/restarter/runs", {"input": "vLLM is stuck.", "thread_id": "restart-1"}).json()
+    assert run["status"] == "awaiting_approval", run
+    assert run["pending_approval"]["calls"][0] == {**run["pending_approval"]["calls"][0], "name": "restart_docker_service",
+                                                   "args": {"service_name": "vllm"}}  # the allowlist is an enum
+    assert not (tmp / "docker.log").exists()
+    assert post(gateway, "/v1/agents/restarter/runs/restart-1/approve").status_code == 401
+    assert post(gateway, "/v1/agents/restarter/runs/restart-1/approve", key="user-key").status_code == 401
+    assert post(gateway, "/v1/agents/restarter/runs/restart-1/resume").status_code == 409
+    done = post(gateway, "/v1/agents/restarter/runs/restart-1/approve", {"reason": "stuck"}, key=ADMIN)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
+    assert (tmp / "docker.log").read_text().split() == ["compose", "-f", str(tmp / "docker-compose.yml"), "restart", "vllm"]
+    assert post(gateway, "/v1/agents/restarter/runs/restart-1/approve", key=ADMIN).status_code == 409
+
+
+def test_streamed_events_and_a_rejection(stack) -> None:
+    gateway, _, tmp = stack
+    events = []
+    with httpx.stream("POST", gateway.url + "/v1/agents/restarter/runs", timeout=300,
+                      json={"input": "Restart vLLM", "thread_id": "restart-2", "stream": True}) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                events.append(json.loads(line[6:]))
+    assert [e["type"] for e in events] == ["started", "tool_calls", "iteration", "approval_required", "run"]
+    before = (tmp / "docker.log").read_text() if (tmp / "docker.log").exists() else ""
+    done = post(gateway, "/v1/agents/restarter/runs/restart-2/reject", {"reason": "not now"}, key=ADMIN).json()
+    assert done["status"] == "completed"
+    rejected = [s for s in done["steps"] if s["type"] == "tool_result"][0]
+    assert not rejected["ok"] and "not now" in rejected["content"]
+    after = (tmp / "docker.log").read_text() if (tmp / "docker.log").exists() else ""
+    assert after == before
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), [
+    ("POST", "/v1/agents/nobody/runs", {"input": "hi"}, 404),
+    ("POST", "/v1/agents/probe/runs", {"input": ""}, 400),
+    ("POST", "/v1/agents/probe/runs", {"input": "hi", "colour": "red"}, 400),
+    ("POST", "/v1/agents/probe/runs", {"input": "hi", "thread_id": "bad id!"}, 400),
+    ("GET", "/v1/agents/probe/runs/no-such-run", None, 404),
+    ("GET", "/v1/agents/runs/no-such-run", None, 404),
+    ("POST", "/v1/agents/probe/runs/no-such-run/resume", None, 404),
+])
+def test_bad_requests_get_openai_shaped_errors(stack, method: str, path: str, body: dict | None, status: int) -> None:
+    gateway, _, _ = stack
+    reply = httpx.request(method, gateway.url + path, json=body, timeout=30)
+    assert reply.status_code == status, reply.text
+    assert reply.json()["error"]["message"]
+    assert httpx.get(gateway.url + "/health").status_code == 200
+
+
+def test_listing_the_agents(stack) -> None:
+    gateway, _, _ = stack
+    agents = {a["name"]: a for a in httpx.get(gateway.url + "/v1/agents").json()["data"]}
+    assert {"infrastructure", "database", "deployment", "supervisor", "probe", "restarter"} <= set(agents)
+    assert agents["supervisor"]["members"] == ["infrastructure", "database", "deployment"]
+
+
+def cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "aistack"), "agent", *args], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_the_cli_resumes_a_killed_run_without_repeating_completed_calls(tmp_path: Path) -> None:
+    record, block = tmp_path / "record.log", tmp_path / "block"
+    block.touch()
+    (tmp_path / "settings.yaml").write_text(json.dumps({"agents": {"plugins": ["agent_plugins"], "definitions": {
+        "scribe": {"tools": ["record"], "tool_choice": "required", "max_iterations": 3,
+                   "instructions": "Write notes with the record tool."}}}}))
+    env = {"AISTACK_PROFILES": "test", "AISTACK_HOME": str(tmp_path / "home"), "AISTACK_SETTINGS_DIR": str(tmp_path),
+           "AGENT_RECORD": str(record), "AGENT_BLOCK": str(block),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
+    running = cli(["run", "scribe", "Write three notes", "--thread", "scribe-1"], env)
+    deadline = time.monotonic() + 120
+    while "start 2" not in (record.read_text() if record.exists() else ""):
+        assert running.poll() is None and time.monotonic() < deadline, running.stdout.read()
+        time.sleep(0.1)
+    running.send_signal(signal.SIGKILL)
+    running.wait()
+    assert record.read_text().splitlines() == ["start 1", "done 1", "start 2"]
+
+    shown = subprocess.run([str(BIN / "aistack"), "agent", "show", "scribe-1", "--json"], env={**os.environ, **env},
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["status"] == "interrupted"
+
+    block.unlink()
+    resumed = cli(["resume", "scribe-1"], env)
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    assert record.read_text().splitlines() == ["start 1", "done 1", "start 2", "start 2", "done 2", "start 3", "done 3"]
+    assert "<- record" in output and "scribe-1: completed (max_iterations)" in output
+
+    again = subprocess.run([str(BIN / "aistack"), "agent", "resume", "scribe-1"], env={**os.environ, **env},
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "has ended" in again.stderr
