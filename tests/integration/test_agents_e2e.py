@@ -169,3 +169,27 @@ def test_the_cli_resumes_a_killed_run_without_repeating_completed_calls(tmp_path
     again = subprocess.run([str(BIN / "aistack"), "agent", "resume", "scribe-1"], env={**os.environ, **env},
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "has ended" in again.stderr
+
+
+def test_the_cli_drives_a_gateways_agents(stack) -> None:
+    gateway, _, tmp = stack
+    env = {**os.environ, "AISTACK_SETTINGS_DIR": str(tmp / "cli"), "AISTACK_CLIENT__URL": gateway.url}
+
+    def agent(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "aistack"), "agent", *args], env={**env, **extra}, capture_output=True,
+                              text=True, timeout=300)
+
+    started = agent("run", "restarter", "Restart vLLM", "--thread", "restart-cli")
+    assert started.returncode == 0, started.stderr
+    assert "-> restart_docker_service" in started.stdout and "waits for approval" in started.stdout
+    assert "restart-cli: awaiting_approval" in started.stdout
+    refused = agent("approve", "restart-cli")
+    assert refused.returncode == 1 and "admin key" in refused.stderr
+    approved = agent("approve", "restart-cli", "--reason", "stuck", AISTACK_CLIENT__ADMIN_KEY=ADMIN)
+    assert approved.returncode == 0, approved.stderr
+    assert "<- restart_docker_service" in approved.stdout and "restart-cli: completed" in approved.stdout
+    shown = json.loads(agent("show", "restart-cli", "--json").stdout)
+    assert shown["status"] == "completed" and shown["agent"] == "restarter"
+    assert "restart-cli" in agent("runs", "restarter").stdout
+    missing = agent("resume", "no-such-thread")
+    assert missing.returncode == 1 and "no run with thread id" in missing.stderr

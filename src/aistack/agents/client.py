@@ -48,7 +48,8 @@ class LocalRuns:
         self.service = container.agents  # checkpoints open, tools known: bad settings fail before the model loads
         self._started = False
 
-    def _ready(self) -> Any:
+    def ready(self) -> Any:
+        """The service, with the LLM started (loaded once, on first need)."""
         if not self._started:
             self.background.run(self.container.start_llm())
             self._started = True
@@ -60,15 +61,15 @@ class LocalRuns:
 
     def start(self, name: str, task: str, thread_id: str | None) -> Iterator[Event]:
         self.service.definition(name)
-        return self._ready().start(name, task, thread_id)
+        return self.ready().start(name, task, thread_id)
 
     def resume(self, thread_id: str) -> Iterator[Event]:
         self.service.view(thread_id)
-        return self._ready().resume(thread_id)
+        return self.ready().resume(thread_id)
 
     def decide(self, thread_id: str, approved: bool, reason: str | None) -> Iterator[Event]:
         self.service.view(thread_id)
-        return self._ready().decide(thread_id, approved, self.actor, reason)
+        return self.ready().decide(thread_id, approved, self.actor, reason)
 
     def view(self, thread_id: str) -> Event:
         return self.service.view(thread_id)

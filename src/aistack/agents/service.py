@@ -20,7 +20,7 @@ from langgraph.types import Command
 from aistack.agents.checkpoints import open_checkpoints
 from aistack.agents.graph import AgentSpec, calls_of, create_agent_graph
 from aistack.agents.model import AgentModel, GatewayModel, Runner, SeamModel
-from aistack.agents.supervisor import delegate_tool
+from aistack.agents.supervisor import delegate_tool, handoff_tool
 from aistack.agents.tools import AgentTool, ToolContext, registered
 from aistack.errors import Conflict, InvalidRequest, NotFound
 from aistack.settings import Settings
@@ -87,6 +87,9 @@ class AgentService:
         for member in definition.members:
             made = delegate_tool(member, self.definition(member), self.settings.agents.run_timeout)
             chosen[made.name] = made
+            if definition.hand_off:
+                made = handoff_tool(member, self.definition(member))
+                chosen[made.name] = made
         return chosen
 
     def graph(self, name: str) -> Any:
@@ -170,6 +173,9 @@ class AgentService:
                 yield {"type": "stopped", "reason": values.get("stop_reason")}
 
     # -- reading ------------------------------------------------------------------------------
+
+    def exists(self, thread_id: str) -> bool:
+        return bool(THREAD_ID.match(thread_id)) and self._agent_of(thread_id) is not None
 
     def _agent_of(self, thread_id: str) -> str | None:
         found = self.checkpoints.saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})

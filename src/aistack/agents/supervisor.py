@@ -25,3 +25,22 @@ def delegate_tool(member: str, definition: AgentDefinition, timeout: float) -> A
 
     return make_tool(ask, name=f"ask_{member}", timeout=timeout,
                      description=f"Delegate a task to the {member} agent: {definition.description}")
+
+
+def handoff_tool(member: str, definition: AgentDefinition) -> AgentTool:
+    def hand(task: Annotated[str, Field(min_length=1, description=f"What the {member} agent should do, later")],
+             context: ToolContext) -> str:
+        from aistack.agents.worker import hand_off, open_bus
+
+        if context.agents is None or context.thread_id is None:
+            raise ToolError("a hand-off needs the agent service")
+        bus = open_bus(context.agents)
+        try:  # the thread id is fixed per call: a resumed node publishes the same run, run once
+            sent = hand_off(bus, context.agents, member, task, f"{context.thread_id}.{member}.{context.call_id}",
+                            sender=context.thread_id)
+        finally:
+            bus.close()
+        return f"handed off to the {member} agent as run {sent['thread_id']}; a worker will run it"
+
+    return make_tool(hand, name=f"hand_off_{member}",
+                     description=f"Hand a task to the {member} agent without waiting: {definition.description}")

@@ -18,12 +18,12 @@ URL = typer.Option(None, help="Run on this gateway (/v1/agents). Default: client
 JSON = typer.Option(False, "--json", help="Machine-readable output: one JSON event per line.")
 
 
-def runs(url: str | None) -> Any:
+def runs(url: str | None, local: bool = False) -> Any:
     from aistack.agents.client import LocalRuns, RemoteRuns
     from aistack.container import Container
 
     config = settings()
-    url = url or config.client.url
+    url = None if local else url or config.client.url
     actor = getpass.getuser()
     if url:
         key = config.client.api_key.get_secret_value() if config.client.api_key else None
@@ -32,7 +32,7 @@ def runs(url: str | None) -> Any:
     return LocalRuns(Container(config), f"{actor} (cli)")
 
 
-def guarded(work: Callable[[Any], Any], url: str | None) -> Any:
+def guarded(work: Callable[[Any], Any], url: str | None, local: bool = False) -> Any:
     """Run work(client) with every known failure printed as one line."""
     from aistack.client import ClientError
     from aistack.errors import AistackError
@@ -40,7 +40,7 @@ def guarded(work: Callable[[Any], Any], url: str | None) -> Any:
 
     client = None
     try:
-        client = runs(url)
+        client = runs(url, local)
         return work(client)
     except AistackError as exc:
         fail(exc.message)
@@ -154,3 +154,51 @@ def list_runs(name: str = typer.Argument(None, help="Only this agent's runs."), 
     for r in found:
         table.add_row(r["thread_id"], r["agent"], r["status"], r["stop_reason"] or "-", str(r["tool_calls_count"]))
     console.print(table)
+
+
+@app.command()
+def handoff(name: str, task: str, thread: str = typer.Option(None, help="Thread id. Default: <agent>-<random>."),
+            json: bool = JSON) -> None:
+    """Publish a task on the Redis Streams bus for `aistack agent worker` to run."""
+    from aistack.agents.worker import hand_off, open_bus
+
+    def publish(client: Any) -> dict[str, str]:
+        bus = open_bus(client.service)
+        try:
+            return hand_off(bus, client.service, name, task, thread, sender=getpass.getuser())
+        finally:
+            bus.close()
+
+    sent = guarded(publish, None, local=True)
+    if json:
+        return print_json(sent)
+    console.print(f"handed off as {sent['message_id']}; follow it with: aistack agent show {sent['thread_id']}",
+                  highlight=False)
+
+
+@app.command()
+def worker(consumer: str = typer.Option(None, help="Consumer name in the group. Default: worker-<random>."),
+           claim_idle: float = typer.Option(30.0, help="Seconds before a dead worker's hand-off is taken over."),
+           once: bool = typer.Option(False, help="Handle what is waiting, then exit.")) -> None:
+    """Run hand-offs from the bus: new ones, and those a dead worker left unacknowledged."""
+    import threading
+
+    from aistack.agents.worker import Worker, open_bus
+
+    def serve(client: Any) -> None:
+        bus = open_bus(client.service, consumer, claim_idle)
+        work = Worker(client.ready(), bus)
+        console.print(f"worker {bus.consumer} on {bus.stream} (group {bus.group})", highlight=False)
+        try:
+            if once:
+                while handled := work.run_once(block=0.5):
+                    for outcome in handled:
+                        console.print(f"{outcome['thread_id']}: {outcome['status']}", highlight=False)
+                return
+            work.serve(threading.Event())
+        except KeyboardInterrupt:
+            pass
+        finally:
+            bus.close()
+
+    guarded(serve, None, local=True)

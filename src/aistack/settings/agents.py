@@ -19,6 +19,8 @@ class AgentDefinition(Section):
     tools: list[str] = Field(default_factory=list, description="Names of the tools it may call.")
     members: list[str] = Field(
         default_factory=list, description="A supervisor: the agents it delegates to (each becomes a tool ask_<name>).")
+    hand_off: bool = Field(
+        False, description="A supervisor also gets hand_off_<member> tools: publish on the bus, do not wait.")
     tool_choice: Literal["auto", "required"] = Field(
         "auto", description="auto: the model calls a tool or answers; required: a call every turn until the limit.")
     max_iterations: int | None = Field(None, ge=1, description="Tool rounds before the run stops. Empty: agents.max_iterations.")

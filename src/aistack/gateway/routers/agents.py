@@ -115,6 +115,29 @@ async def start_run(http: Request, name: str) -> Any:
     return await _respond(lambda: _service(http).start(name, body.input, body.thread_id), body.stream)
 
 
+class HandoffRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: str = Field(min_length=1, description="The task, in words.")
+    thread_id: str | None = Field(None, description="Thread id the worker's run will have.")
+
+
+@router.post("/{name}/handoffs")
+async def publish_handoff(http: Request, name: str) -> JSONResponse:
+    """Publish the task on the Redis Streams bus; an `aistack agent worker` runs it."""
+    from aistack.agents.worker import hand_off, open_bus
+
+    body = await parse(http, HandoffRequest)
+
+    def publish() -> dict[str, str]:
+        bus = open_bus(_service(http))
+        try:
+            return hand_off(bus, _service(http), name, body.input, body.thread_id, sender="api")
+        finally:
+            bus.close()
+
+    return JSONResponse(await anyio.to_thread.run_sync(publish), status_code=202)
+
+
 @router.get("/{name}/runs")
 async def list_runs(http: Request, name: str) -> JSONResponse:
     _service(http).definition(name)
