@@ -7,6 +7,8 @@ in the middle of a run."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -25,3 +27,13 @@ def record(note: str) -> str:
     with log.open("a") as out:
         out.write(f"done {done + 1}\n")
     return f"note {done + 1} written"
+
+
+def kill_during_call_2(process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """SIGKILL `process` once `record` has started its second call (and so finished the first)."""
+    deadline = time.monotonic() + timeout
+    while "start 2" not in (log.read_text() if log.exists() else ""):
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

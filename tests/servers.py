@@ -102,6 +102,14 @@ def start_prometheus(config: Path, tmp: Path) -> ServerProcess:
     return ServerProcess(args, port, "/-/ready", log=tmp / "prometheus.log")
 
 
+def start_prometheus_on_a_down_target(tmp: Path) -> ServerProcess:
+    """Prometheus scraping one target that is down (job `vllm`): `up` for it is 0."""
+    config = tmp / "prometheus.yml"
+    config.write_text("global: {scrape_interval: 1s}\nscrape_configs:\n"
+                      "  - job_name: vllm\n    static_configs: [{targets: ['127.0.0.1:9']}]\n")
+    return start_prometheus(config, tmp)
+
+
 def start_alertmanager(config: Path, tmp: Path, port: int) -> ServerProcess:
     """Debian's Alertmanager, alone (no cluster gossip, which would delay notifications)."""
     args = ["prometheus-alertmanager", f"--config.file={config}", f"--storage.path={tmp / 'alertmanager'}",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from pve_server import PveServer, node_status
-from servers import ServerProcess, start_prometheus
+from servers import ServerProcess, start_prometheus_on_a_down_target
 
 from aistack.agents.tools import AgentTool, ToolContext, ToolError, execute, registered
 from aistack.container import Container
@@ -34,12 +34,7 @@ def call(tools: dict[str, AgentTool], name: str, context: ToolContext, **argumen
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory):
-    """A real Prometheus scraping one target that is down: `up` for it is 0."""
-    tmp = tmp_path_factory.mktemp("prom")
-    config = tmp / "prometheus.yml"
-    config.write_text("global: {scrape_interval: 1s}\nscrape_configs:\n"
-                      "  - job_name: vllm\n    static_configs: [{targets: ['127.0.0.1:9']}]\n")
-    server = start_prometheus(config, tmp)
+    server = start_prometheus_on_a_down_target(tmp_path_factory.mktemp("prom"))
     yield server
     server.stop()
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from agent_plugins import kill_during_call_2
 from servers import BIN
 
 from aistack.agents.bus import Bus
@@ -46,12 +46,7 @@ def test_a_dead_workers_hand_off_is_taken_over_and_finished(tmp_path: Path) -> N
 
     first = subprocess.Popen([str(BIN / "aistack"), "agent", "worker", "--consumer", "a", "--claim-idle", "1"],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while "start 2" not in (record.read_text() if record.exists() else ""):
-        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
-        time.sleep(0.1)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_during_call_2(first, record)
     assert bad.pending() == 1  # the killed run's message: delivered, never acknowledged
     block.unlink()
     time.sleep(1.5)  # idle longer than --claim-idle

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from servers import BIN, ServerProcess, start_gateway, start_prometheus
+from agent_plugins import kill_during_call_2
+from servers import BIN, ServerProcess, start_gateway, start_prometheus_on_a_down_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ADMIN = "admin-key-for-tests"
@@ -25,10 +24,7 @@ TESTS = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("agents")
-    prom_config = tmp / "prometheus.yml"
-    prom_config.write_text("global: {scrape_interval: 1s}\nscrape_configs:\n"
-                           "  - job_name: vllm\n    static_configs: [{targets: ['127.0.0.1:9']}]\n")
-    prometheus = start_prometheus(prom_config, tmp)
+    prometheus = start_prometheus_on_a_down_target(tmp)
     docker = tmp / "docker"
     docker.write_text(f'#!/bin/sh\necho "$@" >> {tmp / "docker.log"}\n')
     docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
@@ -107,6 +103,15 @@ def test_streamed_events_and_a_rejection(stack) -> None:
     assert after == before
 
 
+def test_agent_metrics(stack) -> None:
+    gateway, _, _ = stack
+    text = httpx.get(gateway.url + "/metrics").text
+    assert 'agent_tool_calls_total{result="ok",tool="restart_docker_service"} 1.0' in text
+    assert 'agent_tool_calls_total{result="rejected",tool="restart_docker_service"} 1.0' in text
+    assert 'agent_runs_total{agent="restarter",outcome="awaiting_approval"} 2.0' in text
+    assert 'agent_runs_total{agent="probe",outcome="max_iterations"} 1.0' in text
+
+
 @pytest.mark.parametrize(("method", "path", "body", "status"), [
     ("POST", "/v1/agents/nobody/runs", {"input": "hi"}, 404),
     ("POST", "/v1/agents/probe/runs", {"input": ""}, 400),
@@ -146,12 +151,7 @@ def test_the_cli_resumes_a_killed_run_without_repeating_completed_calls(tmp_path
            "AGENT_RECORD": str(record), "AGENT_BLOCK": str(block),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
     running = cli(["run", "scribe", "Write three notes", "--thread", "scribe-1"], env)
-    deadline = time.monotonic() + 120
-    while "start 2" not in (record.read_text() if record.exists() else ""):
-        assert running.poll() is None and time.monotonic() < deadline, running.stdout.read()
-        time.sleep(0.1)
-    running.send_signal(signal.SIGKILL)
-    running.wait()
+    kill_during_call_2(running, record)
     assert record.read_text().splitlines() == ["start 1", "done 1", "start 2"]
 
     shown = subprocess.run([str(BIN / "aistack"), "agent", "show", "scribe-1", "--json"], env={**os.environ, **env},

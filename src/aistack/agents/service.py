@@ -149,13 +149,34 @@ class AgentService:
                 if started:
                     yield {**started, "thread_id": thread_id}
                 for update in graph.stream(payload, config, stream_mode="updates"):
-                    yield from self._events_of(update)
+                    for event in self._events_of(update):
+                        self._count(event)
+                        yield event
+            except Exception:
+                self._count({"type": "run", "agent": graph.name, "status": "failed"})
+                raise
             finally:
                 with self._lock:
                     self._active.discard(thread_id)
-            yield {"type": "run", **self.view(thread_id)}
+            final = {"type": "run", **self.view(thread_id)}
+            self._count(final)
+            yield final
 
         return events()
+
+    def _count(self, event: Event) -> None:
+        """agent_runs_total and agent_tool_calls_total, when the service has the gateway's metrics."""
+        if self.container is None:
+            return
+        metrics = self.container.metrics
+        if event["type"] == "tool_result":
+            text = event["content"]
+            result = ("ok" if event["ok"] else "rejected" if "rejected by" in text
+                      else "skipped" if text.startswith("error: not run") else "error")
+            metrics.agent_tool_calls.labels(tool=event["name"] or "unknown", result=result).inc()
+        elif event["type"] == "run" and event["status"] != "interrupted":
+            outcome = event["status"] if event["status"] != "completed" else event["stop_reason"].split(":")[0]
+            metrics.agent_runs.labels(agent=event["agent"], outcome=outcome).inc()
 
     @staticmethod
     def _events_of(update: dict[str, Any]) -> Iterator[Event]:

@@ -85,6 +85,11 @@ class Metrics:
                                      "Documents written to a collection (new or changed)", ["collection"], registry=r)
         self.rag_chunks = Counter("rag_chunks_ingested_total", "Chunks written to a collection",
                                   ["collection"], registry=r)
+        # Agents.
+        self.agent_runs = Counter("agent_runs_total", "Agent runs that ended or paused, by outcome",
+                                  ["agent", "outcome"], registry=r)
+        self.agent_tool_calls = Counter("agent_tool_calls_total", "Tool calls agents made, by result",
+                                        ["tool", "result"], registry=r)
         ProcessCollector(registry=r)
         self._models: set[str] = set()
 
