@@ -8,6 +8,7 @@ from aistack.cli import (
     agent,
     chat,
     config,
+    cost,
     deploy,
     eval,
     observability,
@@ -33,6 +34,7 @@ app.add_typer(tracking.app, name="tracking")
 app.add_typer(deploy.app, name="deploy")
 app.command()(deploy.rollback)
 app.add_typer(agent.app, name="agent")
+app.command("cost")(cost.cost)
 
 
 @app.command()
