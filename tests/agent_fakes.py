@@ -22,9 +22,11 @@ class Scripted:
     def __init__(self, respond: Callable[[list[BaseMessage], list[str]], AIMessage]):
         self.respond = respond
         self.seen: list[list[BaseMessage]] = []
+        self.choices: list[str] = []
 
     def invoke(self, messages: list[BaseMessage], tools: list[dict[str, Any]], tool_choice: str) -> AIMessage:
         self.seen.append(messages)
+        self.choices.append(tool_choice)
         return self.respond(messages, [t["function"]["name"] for t in tools])
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from aistack.agents.tools import tool
 
 
-@tool(timeout=600)
+@tool(timeout=600, repeatable=True)
 def record(note: str) -> str:
     """Write a note to the log."""
     log = Path(os.environ["AGENT_RECORD"])
@@ -33,7 +33,9 @@ def kill_during_call_2(process: subprocess.Popen, log: Path, timeout: float = 12
     """SIGKILL `process` once `record` has started its second call (and so finished the first)."""
     deadline = time.monotonic() + timeout
     while "start 2" not in (log.read_text() if log.exists() else ""):
-        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"call 2 never started:\n{process.communicate()[0]}")
         time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     process.wait()

@@ -169,3 +169,14 @@ def test_a_slow_tool_times_out_as_an_error_result() -> None:
     outcome = execute(chosen, chosen.parse({"seconds": 5}, context), context, timeout=0.3, limit=100)
     assert not outcome.ok and "timed out after 0.3 s" in outcome.content
     assert time.monotonic() - started < 2
+
+
+def test_settings_narrow_what_a_small_model_may_send(pve: PveServer) -> None:
+    context = proxmox_context(pve, nodes=["pve1", "pve2"])
+    context.settings.agents.docker.allowed_services = ["vllm"]
+    tools = registered(context.settings)
+    node = tools["check_proxmox_node_status"].spec(context)["function"]["parameters"]["properties"]["node"]
+    assert node["enum"] == ["pve1", "pve2"] and "pattern" not in node
+    service = tools["restart_docker_service"].spec(context)["function"]["parameters"]["properties"]["service_name"]
+    assert service["enum"] == ["vllm"]
+    assert "enum" not in tools["check_proxmox_node_status"].spec(context_for())["function"]["parameters"]["properties"]["node"]

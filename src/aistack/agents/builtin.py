@@ -57,7 +57,15 @@ def _percent(part: float, whole: float) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-@tool
+def _known_nodes(schema: dict[str, Any], context: ToolContext) -> None:
+    nodes = context.settings.agents.proxmox.nodes
+    if nodes:
+        node = schema["properties"]["node"]
+        node.pop("pattern", None)
+        node["enum"] = list(nodes)
+
+
+@tool(narrow=_known_nodes)
 def check_proxmox_node_status(node: Annotated[str, Field(pattern=NODE_NAME, description="Proxmox node name, such as pve1")],
                               context: ToolContext) -> dict[str, Any]:
     """Check resource utilisation of a Proxmox node: CPU, memory, swap, root disk, load and uptime."""

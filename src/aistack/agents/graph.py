@@ -8,6 +8,7 @@ marked as data, so text inside it cannot trigger anything that skips approval.""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, TypedDict
@@ -64,12 +65,35 @@ def past_deadline(config: RunnableConfig) -> bool:
 def findings(messages: list[AnyMessage], width: int = 300) -> list[str]:
     """One line per completed tool call: what the run found before it stopped."""
     names = {c["id"]: c["name"] for m in messages for c in calls_of(m)}
-    lines = []
+    lines: list[str] = []
     for message in messages:
         if isinstance(message, ToolMessage) and message.status != "error":
             text = message.text.replace("\n", " ")
-            lines.append(f"- {names.get(message.tool_call_id, 'tool')}: {text[:width]}")
+            line = f"- {names.get(message.tool_call_id, 'tool')}: {text[:width]}"
+            if line not in lines:
+                lines.append(line)
     return lines
+
+
+def done_last_round(messages: list[AnyMessage]) -> set[str]:
+    """Signatures (name and arguments) of the calls that succeeded in the previous round. A call
+    repeated right after it learns nothing new; one repeated later (a status check after a
+    restart) may, and runs."""
+    rounds = [m for m in messages if isinstance(m, AIMessage) and m.tool_calls]
+    if not rounds:
+        return set()
+    ok = {m.tool_call_id for m in messages if isinstance(m, ToolMessage) and m.status != "error"}
+    return {signature(c) for c in rounds[-1].tool_calls if c["id"] in ok}
+
+
+def signature(call: dict[str, Any]) -> str:
+    return json.dumps([call["name"], call["args"]], sort_keys=True, default=str)
+
+
+def turn_choice(setting: str, state: AgentState) -> str:
+    if setting == "first":
+        return "required" if state["tool_calls_count"] == 0 else "auto"
+    return setting
 
 
 def create_agent_graph(spec: AgentSpec, checkpointer: Any = None) -> Any:
@@ -80,7 +104,7 @@ def create_agent_graph(spec: AgentSpec, checkpointer: Any = None) -> Any:
             return {"stop_reason": "run_timeout"}
         messages = [SystemMessage(spec.system_prompt()), *state["messages"]]
         try:
-            reply = spec.model.invoke(messages, specs, spec.definition.tool_choice)
+            reply = spec.model.invoke(messages, specs, turn_choice(spec.definition.tool_choice, state))
         except AistackError as exc:
             return {"stop_reason": f"model_error: {exc.message}"}
         return {"messages": [reply], "stop_reason": None if calls_of(reply) else "answered"}
@@ -100,8 +124,13 @@ def create_agent_graph(spec: AgentSpec, checkpointer: Any = None) -> Any:
         last = state["messages"][-1]
         thread = (config.get("configurable") or {}).get("thread_id")
         checked: dict[str, tuple[AgentTool, Any] | str] = {}
+        repeated = done_last_round(state["messages"][:-1])
         for call in calls_of(last):
             checked[call["id"]] = check_call(call, spec)
+            outcome = checked[call["id"]]
+            if not isinstance(outcome, str) and not outcome[0].repeatable and signature(call) in repeated:
+                checked[call["id"]] = (f"error: {call['name']} was already called with these arguments; its result "
+                                       "is above. Answer, or call something else.")
         pending = [(call, checked[call["id"]]) for call in last.tool_calls
                    if not isinstance(checked[call["id"]], str) and checked[call["id"]][0].destructive]
         decision = {"approved": True}

@@ -57,6 +57,7 @@ class AgentTool:
     precheck: Callable[[BaseModel, ToolContext], None] | None = None  # raises ToolError before approval is asked
     takes_context: bool = False
     narrow: Callable[[dict[str, Any], ToolContext], None] | None = None  # edits the schema from settings
+    repeatable: bool = False  # the same call twice in a row runs twice (else the second is refused)
 
     def spec(self, context: ToolContext | None = None) -> dict[str, Any]:
         """The OpenAI tool definition (the schema is what constrains a small model's call)."""
@@ -94,7 +95,8 @@ _REGISTRY: dict[str, AgentTool] = {}
 def make_tool(function: Callable[..., Any], *, name: str | None = None, description: str | None = None,
               destructive: bool = False, timeout: float | None = None,
               precheck: Callable[[Any, ToolContext], None] | None = None,
-              narrow: Callable[[dict[str, Any], ToolContext], None] | None = None) -> AgentTool:
+              narrow: Callable[[dict[str, Any], ToolContext], None] | None = None,
+              repeatable: bool = False) -> AgentTool:
     """An AgentTool from a function's signature and docstring."""
     fields: dict[str, Any] = {}
     takes_context = False
@@ -108,7 +110,7 @@ def make_tool(function: Callable[..., Any], *, name: str | None = None, descript
     tool_name = name or function.__name__
     arguments = create_model(f"{tool_name}_arguments", __config__={"extra": "forbid"}, **fields)
     return AgentTool(tool_name, description or inspect.getdoc(function) or tool_name, arguments, function,
-                     destructive, timeout, precheck, takes_context, narrow)
+                     destructive, timeout, precheck, takes_context, narrow, repeatable)
 
 
 def tool(function: Callable[..., Any] | None = None, **options: Any) -> Any:

@@ -21,8 +21,9 @@ class AgentDefinition(Section):
         default_factory=list, description="A supervisor: the agents it delegates to (each becomes a tool ask_<name>).")
     hand_off: bool = Field(
         False, description="A supervisor also gets hand_off_<member> tools: publish on the bus, do not wait.")
-    tool_choice: Literal["auto", "required"] = Field(
-        "auto", description="auto: the model calls a tool or answers; required: a call every turn until the limit.")
+    tool_choice: Literal["auto", "required", "first"] = Field(
+        "first", description="auto: the model calls a tool or answers; required: a call every turn until the limit; "
+                             "first: a call on the first turn (look before answering), then auto.")
     max_iterations: int | None = Field(None, ge=1, description="Tool rounds before the run stops. Empty: agents.max_iterations.")
 
 
@@ -58,6 +59,7 @@ class ProxmoxToolSettings(Section):
     token_value_file: Path | None = Field(None, description="File holding the API token secret.")
     verify_ssl: bool = Field(True, description="Verify the API's TLS certificate.")
     ca_bundle: Path | None = Field(None, description="CA file to verify the certificate with (Proxmox's own CA).")
+    nodes: list[str] = Field(default_factory=list, description="The cluster's nodes, shown to the model as a choice. Empty: any name.")
 
 
 class DockerToolSettings(Section):
