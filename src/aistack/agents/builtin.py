@@ -5,6 +5,7 @@ another host), Proxmox is read through its API with a token instead of by shelli
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
@@ -57,15 +58,21 @@ def _percent(part: float, whole: float) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-def _known_nodes(schema: dict[str, Any], context: ToolContext) -> None:
-    nodes = context.settings.agents.proxmox.nodes
-    if nodes:
-        node = schema["properties"]["node"]
-        node.pop("pattern", None)
-        node["enum"] = list(nodes)
+def offer(field: str, choices: Callable[[ToolContext], list[str]]) -> Callable[[dict[str, Any], ToolContext], None]:
+    """A schema edit: the field becomes an enum of the configured choices, so a grammar-constrained
+    call names one of them (no edit when none are configured)."""
+
+    def narrow(schema: dict[str, Any], context: ToolContext) -> None:
+        values = choices(context)
+        if values:
+            prop = schema["properties"][field]
+            prop.pop("pattern", None)
+            prop["enum"] = list(values)
+
+    return narrow
 
 
-@tool(narrow=_known_nodes)
+@tool(narrow=offer("node", lambda context: context.settings.agents.proxmox.nodes))
 def check_proxmox_node_status(node: Annotated[str, Field(pattern=NODE_NAME, description="Proxmox node name, such as pve1")],
                               context: ToolContext) -> dict[str, Any]:
     """Check resource utilisation of a Proxmox node: CPU, memory, swap, root disk, load and uptime."""
@@ -101,16 +108,8 @@ def _allowed(arguments: Any, context: ToolContext) -> None:
                         f"(agents.docker.allowed_services: {', '.join(allowed) or 'none'})")
 
 
-def _allowed_enum(schema: dict[str, Any], context: ToolContext) -> None:
-    """The model sees the allowlist as an enum, so a grammar-constrained call names one of them."""
-    allowed = context.settings.agents.docker.allowed_services
-    if allowed:
-        service = schema["properties"]["service_name"]
-        service.pop("pattern", None)
-        service["enum"] = list(allowed)
-
-
-@tool(destructive=True, precheck=_allowed, narrow=_allowed_enum)
+@tool(destructive=True, precheck=_allowed,
+      narrow=offer("service_name", lambda context: context.settings.agents.docker.allowed_services))
 def restart_docker_service(service_name: Annotated[str, Field(pattern=SERVICE_NAME, description="Compose service to restart")],
                            context: ToolContext) -> str:
     """Restart a Docker Compose service of the stack. Needs a person's approval."""
