@@ -11,6 +11,7 @@ from aistack.cli import (
     cost,
     deploy,
     eval,
+    infra,
     observability,
     rag,
     snapshot,
@@ -35,6 +36,7 @@ app.add_typer(deploy.app, name="deploy")
 app.command()(deploy.rollback)
 app.add_typer(agent.app, name="agent")
 app.command("cost")(cost.cost)
+app.add_typer(infra.app, name="infra")
 
 
 @app.command()
