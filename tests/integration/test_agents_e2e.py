@@ -193,3 +193,21 @@ def test_the_cli_drives_a_gateways_agents(stack) -> None:
     assert "restart-cli" in agent("runs", "restarter").stdout
     missing = agent("resume", "no-such-thread")
     assert missing.returncode == 1 and "no run with thread id" in missing.stderr
+
+
+def test_an_agent_reaches_its_model_through_a_gateway(stack, tmp_path: Path) -> None:
+    """agents.llm_url: the run is in this process, the model is the gateway's."""
+    from aistack.agents.service import AgentService
+    from aistack.settings.model import Settings
+
+    gateway, prometheus, _ = stack
+    settings = Settings(home=tmp_path, agents={
+        "llm_url": gateway.url, "model": "smollm2-135m-instruct", "prometheus_url": prometheus.url,
+        "definitions": {"probe": {"tools": ["query_prometheus"], "tool_choice": "required", "max_iterations": 1}}})
+    service = AgentService(settings)
+    try:
+        run = list(service.start("probe", "Is the vllm target up?", "via-gateway"))[-1]
+    finally:
+        service.close()
+    assert (run["status"], run["stop_reason"], run["tool_calls_count"]) == ("completed", "max_iterations", 1)
+    assert run["steps"][1]["calls"][0]["name"] == "query_prometheus"
