@@ -75,7 +75,7 @@ def pve(tmp_path_factory: pytest.TempPathFactory):
 def proxmox_context(pve: PveServer, **overrides: Any) -> ToolContext:
     settings = {"host": "127.0.0.1", "port": pve.port, "user": "root@pam", "token_name": "aistack",
                 "token_value": "s3cret", "ca_bundle": str(pve.cert), **overrides}
-    return context_for(proxmox=settings)
+    return ToolContext(Settings(proxmox=settings))
 
 
 def test_proxmox_node_status_through_the_api_with_a_token(pve: PveServer) -> None:

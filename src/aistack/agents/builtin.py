@@ -12,6 +12,7 @@ import httpx
 from pydantic import Field
 
 from aistack.agents.tools import ToolContext, ToolError, tool
+from aistack.infra.proxmox import ProxmoxConfigError, proxmox_api
 
 NODE_NAME = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"
 SERVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
@@ -42,18 +43,6 @@ def query_prometheus(query: Annotated[str, Field(min_length=1, max_length=300,
     return {"type": data["resultType"], "series": series, "total_series": len(data["result"])}
 
 
-def proxmox_api(context: ToolContext) -> Any:
-    from proxmoxer import ProxmoxAPI
-
-    config = context.settings.agents.proxmox
-    if config.token_value is None:
-        raise ToolError("no Proxmox API token: set agents.proxmox.token_value (or token_value_file)")
-    verify: bool | str = str(config.ca_bundle) if config.ca_bundle else config.verify_ssl
-    return ProxmoxAPI(config.host, port=config.port, user=config.user, token_name=config.token_name,
-                      token_value=config.token_value.get_secret_value(), verify_ssl=verify,
-                      timeout=context.settings.agents.tool_timeout)
-
-
 def _percent(part: float, whole: float) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
@@ -72,7 +61,7 @@ def offer(field: str, choices: Callable[[ToolContext], list[str]]) -> Callable[[
     return narrow
 
 
-@tool(narrow=offer("node", lambda context: context.settings.agents.proxmox.nodes))
+@tool(narrow=offer("node", lambda context: context.settings.proxmox.nodes))
 def check_proxmox_node_status(node: Annotated[str, Field(pattern=NODE_NAME, description="Proxmox node name, such as pve1")],
                               context: ToolContext) -> dict[str, Any]:
     """Check resource utilisation of a Proxmox node: CPU, memory, swap, root disk, load and uptime."""
@@ -80,7 +69,9 @@ def check_proxmox_node_status(node: Annotated[str, Field(pattern=NODE_NAME, desc
     from requests.exceptions import RequestException
 
     try:
-        status = proxmox_api(context).nodes(node).status.get()
+        status = proxmox_api(context.settings.proxmox).nodes(node).status.get()
+    except ProxmoxConfigError as exc:
+        raise ToolError(str(exc)) from None
     except ResourceException as exc:
         raise ToolError(f"Proxmox API refused /nodes/{node}/status: {exc.status_code} {exc.content}") from None
     except RequestException as exc:

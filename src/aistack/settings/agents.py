@@ -50,18 +50,6 @@ def default_agents() -> dict[str, AgentDefinition]:
     }
 
 
-class ProxmoxToolSettings(Section):
-    host: str = Field("127.0.0.1", description="Proxmox VE API host.")
-    port: int = Field(8006, ge=1, le=65535, description="Proxmox VE API port.")
-    user: str = Field("root@pam", description="User the API token belongs to.")
-    token_name: str = Field("aistack", description="API token id (Datacenter > Permissions > API Tokens).")
-    token_value: SecretStr | None = Field(None, description="API token secret.")
-    token_value_file: Path | None = Field(None, description="File holding the API token secret.")
-    verify_ssl: bool = Field(True, description="Verify the API's TLS certificate.")
-    ca_bundle: Path | None = Field(None, description="CA file to verify the certificate with (Proxmox's own CA).")
-    nodes: list[str] = Field(default_factory=list, description="The cluster's nodes, shown to the model as a choice. Empty: any name.")
-
-
 class DockerToolSettings(Section):
     command: list[str] = Field(default_factory=lambda: ["docker", "compose"], description="The compose command, as a list.")
     compose_dir: Path = Field(Path("/opt/aistack"), description="Folder holding docker-compose.yml.")
@@ -87,7 +75,6 @@ class AgentsSettings(Section):
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus for query_prometheus (compose: http://prometheus:9090).")
     knowledge_collection: str = Field("default", description="Collection search_knowledge_base searches.")
     knowledge_top_k: int = Field(4, ge=1, le=20, description="Passages search_knowledge_base returns.")
-    proxmox: ProxmoxToolSettings = Field(default_factory=ProxmoxToolSettings)
     docker: DockerToolSettings = Field(default_factory=DockerToolSettings)
     plugins: list[str] = Field(default_factory=list, description="Python modules imported first; they register tools.")
     bus_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for asynchronous hand-offs (aistack agent worker).")
