@@ -15,6 +15,7 @@ from aistack.cli import (
     observability,
     rag,
     snapshot,
+    stack,
     tracking,
 )
 from aistack.cli.common import fail, settings
@@ -37,6 +38,7 @@ app.command()(deploy.rollback)
 app.add_typer(agent.app, name="agent")
 app.command("cost")(cost.cost)
 app.add_typer(infra.app, name="infra")
+app.add_typer(stack.app, name="stack")
 
 
 @app.command()

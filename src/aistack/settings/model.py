@@ -21,7 +21,7 @@ from aistack.settings.data import (
     VectorStoreSettings,
 )
 from aistack.settings.deploy import DeploySettings
-from aistack.settings.infra import ProxmoxSettings
+from aistack.settings.infra import ProxmoxSettings, StackSettings
 from aistack.settings.observability import ObservabilitySettings
 from aistack.settings.section import Section
 from aistack.settings.tracking import EvalSettings, TrackingSettings
@@ -144,3 +144,4 @@ class Settings(Section):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     agents: AgentsSettings = Field(default_factory=AgentsSettings)
     proxmox: ProxmoxSettings = Field(default_factory=ProxmoxSettings)
+    stack: StackSettings = Field(default_factory=StackSettings)
