@@ -42,6 +42,8 @@ def test_the_seeds_vms_are_planned_created_and_started_once(pve: PveServer) -> N
                                 "--scsi0 local-lvm:64,ssd=1 --ide2 local:iso/ubuntu-22.04-server.iso,media=cdrom")
     dry = infra(pve, "apply")
     assert dry.returncode == 0 and "dry run" in dry.stdout and pve.state.mutations() == []
+    assert infra(pve, "apply", "--dry-run").returncode == 0 and pve.state.mutations() == []
+    assert infra(pve, "apply", "--dry-run", "--yes").returncode == 2
 
     done = infra(pve, "apply", "--yes", "--json")
     assert done.returncode == 0, done.stderr

@@ -104,9 +104,13 @@ def plan(spec: Path = SPEC, json: bool = JSON) -> None:
 
 @app.command()
 def apply(spec: Path = SPEC, yes: bool = typer.Option(False, "--yes", help="Make the changes (else a dry run)."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Only show the plan: the default without --yes."),
           json: bool = JSON) -> None:
     """Create the VMs, attach their GPUs (pcie=1) and start or stop them, through the Proxmox API."""
     from aistack.infra.apply import apply as run
+
+    if yes and dry_run:
+        fail("--yes and --dry-run contradict each other", code=2)
 
     node, actions = _planned(_spec(spec))
     if not yes or not actions:
@@ -126,7 +130,7 @@ def apply(spec: Path = SPEC, yes: bool = typer.Option(False, "--yes", help="Make
     else:
         console.print(f"done: {len(result.done)} of {len(actions)}")
         if result.failed:
-            console.print(f"[red]failed:[/] {escape(result.failed.qm)}: {escape(result.error or '')}", highlight=False)
+            console.print(f"[red]failed:[/] {escape(result.error or result.failed.qm)}", highlight=False)
             for a in result.not_run:
                 console.print(f"not run: {escape(a.qm)}", highlight=False)
     if not result.ok:
