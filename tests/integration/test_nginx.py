@@ -104,6 +104,9 @@ class Stack:
             time.sleep(0.1)
 
     def who(self, count: int, **headers: str) -> Counter[str]:
+        # A connection per request: a reload later in a deployment (rollback reloads twice) closes
+        # the idle keep-alive connections of the old workers, which a reused connection would hit.
+        headers = {"Connection": "close", **headers}
         with httpx.Client(base_url=self.url, timeout=10) as http:
             # /health goes through the same upstream without limit_req, so counting never hits the limit
             return Counter(http.get("/health", headers=headers).json()["slot"] for _ in range(count))
