@@ -148,7 +148,9 @@ class AgentService:
             try:
                 if started:
                     yield {**started, "thread_id": thread_id}
-                for update in graph.stream(payload, config, stream_mode="updates"):
+                # sync durability: each step's checkpoint is written before the next step starts, so a
+                # process killed in the middle of a tool call resumes at that tool call
+                for update in graph.stream(payload, config, stream_mode="updates", durability="sync"):
                     for event in self._events_of(update):
                         self._count(event)
                         yield event
@@ -214,7 +216,7 @@ class AgentService:
             status = "running"
         elif pending is not None:
             status = "awaiting_approval"
-        elif snapshot.next:
+        elif snapshot.tasks:  # steps left (done ones not yet folded into a checkpoint count too)
             status = "interrupted"  # stopped mid-run (killed, or running in another process)
         else:
             status = "completed"
@@ -223,7 +225,8 @@ class AgentService:
             pending = {**pending, "key": pending.get("key") or snapshot.interrupts[0].id}
         return {"thread_id": thread_id, "agent": agent, "status": status, "stop_reason": values.get("stop_reason"),
                 "tool_calls_count": values.get("tool_calls_count", 0), "max_iterations": values.get("max_iterations"),
-                "answer": answer, "pending_approval": pending, "next": list(snapshot.next),
+                "answer": answer, "pending_approval": pending,
+                "next": list(snapshot.next) or [t.name for t in snapshot.tasks],
                 "steps": [step_of(m) for m in messages]}
 
     def runs(self, agent: str | None = None, limit: int = 50) -> list[Event]:
