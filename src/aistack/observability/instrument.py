@@ -6,6 +6,7 @@ usage chunk is passed on only to callers that asked for it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
@@ -19,6 +20,7 @@ from aistack.llm.protocol import (
 )
 from aistack.observability.metrics import Metrics
 
+log = logging.getLogger("aistack")
 CHAT = ("chat", "/v1/chat/completions")
 COMPLETION = ("completion", "/v1/completions")
 
@@ -47,6 +49,11 @@ class InstrumentedLLM:
 
     async def start(self) -> None:
         await self.backend.start()
+        try:  # every served model's series exist from the start, at 0
+            for card in await self.backend.models():
+                self.metrics.known(card["id"])
+        except Exception:  # noqa: BLE001 - an upstream that is down now: its series come with its first request
+            log.debug("no model list at start-up", exc_info=True)
 
     async def close(self) -> None:
         await self.backend.close()

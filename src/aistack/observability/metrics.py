@@ -34,6 +34,7 @@ INTER_TOKEN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0]
 RETRIEVAL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5]
 STATUSES = ("success", "error", "invalid", "rejected", "cancelled")
 UNKNOWN_MODEL = "unknown"  # the label of requests for models that do not exist (bounded cardinality)
+ENDPOINTS = ("/v1/chat/completions", "/v1/completions")
 
 
 class Metrics:
@@ -94,13 +95,19 @@ class Metrics:
         self._models: set[str] = set()
 
     def known(self, model: str) -> None:
-        """Create a model's outcome series at 0, so ratios and rates exist before the first
-        failure (a missing series reads as "no data", not as "no errors")."""
+        """Create a model's outcome and token series at 0, so ratios and rates exist before the
+        first failure (a missing series reads as "no data", not as "no errors"), and so increase()
+        counts the first request's tokens (a series that appears with a value loses its first
+        increment)."""
         if model not in self._models:
             self._models.add(model)
             for status in STATUSES:
                 self.requests.labels(model=model, status=status)
             self.rejected.labels(model=model, reason="queue_full")
+            if model != UNKNOWN_MODEL:
+                for endpoint in ENDPOINTS:
+                    self.tokens_input.labels(model=model, endpoint=endpoint)
+                    self.tokens_generated.labels(model=model, endpoint=endpoint)
 
     def slot_outcome(self, slot: str, status: str, seconds: float, usage: Mapping[str, Any] | None) -> None:
         self.slot_requests.labels(slot=slot, status=status).inc()
