@@ -20,7 +20,7 @@ from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
 
 from aistack.agents.model import AgentModel
-from aistack.agents.tools import AgentTool, ToolContext, ToolError, error, execute
+from aistack.agents.tools import AgentTool, ToolContext, ToolError, execute
 from aistack.errors import AistackError
 from aistack.settings.agents import SAFETY, AgentDefinition
 
@@ -191,4 +191,4 @@ def check_call(call: dict[str, Any], spec: AgentSpec) -> tuple[AgentTool, Any] |
     try:
         return chosen, chosen.parse(call["args"], spec.context)
     except ToolError as exc:
-        return error(f"{call['name']}: {exc}").content
+        return f"error: {call['name']}: {exc}"

@@ -102,13 +102,19 @@ class AgentService:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def start(self, name: str, task: str, thread_id: str | None = None) -> Iterator[Event]:
-        definition = self.definition(name)
+    def new_thread(self, name: str, task: str, thread_id: str | None = None) -> str:
+        """The thread id a new run of `name` on `task` gets (checked, or made up); bad input raises."""
+        self.definition(name)
         if not task.strip():
             raise InvalidRequest("the task is empty", param="task")
         thread_id = thread_id or f"{name}-{uuid.uuid4().hex[:12]}"
         if not THREAD_ID.match(thread_id):
             raise InvalidRequest("a thread id is 1-128 letters, digits, '.', '_', ':' or '-'", param="thread_id")
+        return thread_id
+
+    def start(self, name: str, task: str, thread_id: str | None = None) -> Iterator[Event]:
+        thread_id = self.new_thread(name, task, thread_id)
+        definition = self.definition(name)
         if self._agent_of(thread_id) is not None:
             raise Conflict(f"thread '{thread_id}' exists already: resume it, or start a new thread")
         graph = self.graph(name)

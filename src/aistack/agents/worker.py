@@ -11,8 +11,8 @@ import uuid
 from typing import Any
 
 from aistack.agents.bus import Bus, Message
-from aistack.agents.service import THREAD_ID, AgentService, Event
-from aistack.errors import AistackError, BackendUnavailable, InvalidRequest
+from aistack.agents.service import AgentService, Event
+from aistack.errors import AistackError, BackendUnavailable
 
 log = logging.getLogger("aistack.agents")
 GROUP = "agents"
@@ -32,12 +32,7 @@ def open_bus(service: AgentService, consumer: str | None = None, claim_idle: flo
 def hand_off(bus: Bus, service: AgentService, agent: str, task: str, thread_id: str | None = None,
              sender: str = "user") -> dict[str, str]:
     """Publish a task for a worker; returns the message id and the thread the run will have."""
-    service.definition(agent)
-    if not task.strip():
-        raise InvalidRequest("the task is empty", param="task")
-    thread_id = thread_id or f"{agent}-{uuid.uuid4().hex[:12]}"
-    if not THREAD_ID.match(thread_id):
-        raise InvalidRequest("a thread id is 1-128 letters, digits, '.', '_', ':' or '-'", param="thread_id")
+    thread_id = service.new_thread(agent, task, thread_id)
     message_id = bus.publish({"agent": agent, "task": task, "thread_id": thread_id, "from": sender})
     return {"message_id": message_id, "thread_id": thread_id}
 

@@ -27,10 +27,13 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"])
 admin = APIRouter(prefix="/v1/agents", tags=["agents"])  # mounted without the user-key guard
 
 
-class RunRequest(BaseModel):
+class HandoffRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: str = Field(min_length=1, description="The task, in words.")
     thread_id: str | None = Field(None, description="Thread id of the run. Default: <agent>-<random>.")
+
+
+class RunRequest(HandoffRequest):
     stream: bool = Field(False, description="Stream the run's events as server-sent events.")
 
 
@@ -113,12 +116,6 @@ async def find_run(http: Request, thread_id: str) -> JSONResponse:
 async def start_run(http: Request, name: str) -> Any:
     body = await parse(http, RunRequest)
     return await _respond(lambda: _service(http).start(name, body.input, body.thread_id), body.stream)
-
-
-class HandoffRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    input: str = Field(min_length=1, description="The task, in words.")
-    thread_id: str | None = Field(None, description="Thread id the worker's run will have.")
 
 
 @router.post("/{name}/handoffs")
