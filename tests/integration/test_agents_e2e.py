@@ -211,3 +211,20 @@ def test_an_agent_reaches_its_model_through_a_gateway(stack, tmp_path: Path) -> 
         service.close()
     assert (run["status"], run["stop_reason"], run["tool_calls_count"]) == ("completed", "max_iterations", 1)
     assert run["steps"][1]["calls"][0]["name"] == "query_prometheus"
+
+
+def test_a_hand_off_through_the_api_lands_on_the_bus(stack) -> None:
+    import redis
+
+    gateway, _, _ = stack
+    sent = post(gateway, "/v1/agents/database/handoffs", {"input": "Vacuum report", "thread_id": "handoff-api-1"})
+    assert sent.status_code == 202 and sent.json()["thread_id"] == "handoff-api-1"
+    bus = redis.Redis(decode_responses=True)
+    try:
+        [(_, fields)] = bus.xrange("aistack:handoffs", min=sent.json()["message_id"], max=sent.json()["message_id"])
+        assert json.loads(fields["data"]) == {"agent": "database", "task": "Vacuum report",
+                                              "thread_id": "handoff-api-1", "from": "api"}
+    finally:
+        bus.xdel("aistack:handoffs", sent.json()["message_id"])
+    assert post(gateway, "/v1/agents/nobody/handoffs", {"input": "x"}).status_code == 404
+    assert post(gateway, "/v1/agents/database/handoffs", {"input": ""}).status_code == 400
