@@ -8,6 +8,9 @@ LLAMA_VERSION := 0.3.36
 # kernels, which segfault on some virtualised Sapphire Rapids hosts.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 PYTEST_ARGS ?=
+# llama-cpp-python's sdist: the wheel is built from it, and `aistack finetune` takes llama.cpp's GGUF
+# converters out of it (tests read its path from LLAMA_CPP_SDIST: they never download).
+LLAMA_SDIST := $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION).tar.gz
 
 .PHONY: setup run test bench clean
 
@@ -16,10 +19,12 @@ setup: $(BIN)/.setup-done
 $(BIN)/.setup-done: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	@test -f $(LLAMA_SDIST) || $(BIN)/pip download -q --no-deps --no-binary :all: -d $(WHEELHOUSE) \
+	  llama-cpp-python==$(LLAMA_VERSION)
 	@ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
 	  echo "Building llama-cpp-python $(LLAMA_VERSION) from source (about 6 minutes, once)..."; \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-	    $(BIN)/pip wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION); }
+	    $(BIN)/pip wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) $(LLAMA_SDIST); }
 	$(BIN)/pip install -q --find-links $(WHEELHOUSE) -c constraints.txt -e '.[embedded,dev]'
 	touch $@
 
@@ -27,7 +32,7 @@ run: setup
 	$(BIN)/aistack serve
 
 test: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+	LLAMA_CPP_SDIST=$(LLAMA_SDIST) $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/inference.py

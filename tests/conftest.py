@@ -37,3 +37,14 @@ def settings_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.setenv("AISTACK_SETTINGS_DIR", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def finetune_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded SmolLM2 GGUF converted to a Hugging Face folder, once per session."""
+    from aistack.llm.llamacpp import bundled_model_path
+    from aistack.training.base import convert_gguf
+
+    folder = tmp_path_factory.mktemp("finetune-base") / "smollm2"
+    convert_gguf(bundled_model_path(), folder)
+    return folder

@@ -11,6 +11,7 @@ from aistack.cli import (
     cost,
     deploy,
     eval,
+    finetune,
     infra,
     observability,
     rag,
@@ -39,6 +40,7 @@ app.add_typer(agent.app, name="agent")
 app.command("cost")(cost.cost)
 app.add_typer(infra.app, name="infra")
 app.add_typer(stack.app, name="stack")
+app.command()(finetune.finetune)
 
 
 @app.command()

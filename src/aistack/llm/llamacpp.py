@@ -40,6 +40,7 @@ from aistack.llm.tools import grammar_text, messages_for
 from aistack.packaged import packaged_file
 from aistack.settings import Settings
 from aistack.settings.model import LlamaCppModel
+from aistack.training.served import served_models
 
 log = logging.getLogger("aistack.llm.llamacpp")
 DEFAULT_TEMPERATURE = 0.8  # llama.cpp's default; OpenAI's 1.0 derails small models
@@ -83,6 +84,8 @@ def model_file(name: str, config: LlamaCppModel) -> Path:
     path = Path(config.path or bundled_model_path())
     if not path.is_file():
         raise BackendUnavailable(f"model '{name}': GGUF file {path} does not exist")
+    if config.lora_path and not Path(config.lora_path).is_file():
+        raise BackendUnavailable(f"model '{name}': LoRA adapter {config.lora_path} does not exist")
     return path
 
 
@@ -95,6 +98,8 @@ def load_model(name: str, config: LlamaCppModel) -> LoadedModel:
         n_threads_batch=config.n_threads,
         n_batch=config.n_batch,
         n_gpu_layers=config.n_gpu_layers,
+        lora_path=str(config.lora_path) if config.lora_path else None,
+        lora_scale=config.lora_scale,
         verbose=False,
     )
     template = config.chat_template or llama.metadata.get("tokenizer.chat_template")
@@ -192,7 +197,7 @@ class LlamaCppBackend(GeneratingBackend):
     name = "llamacpp"
 
     def __init__(self, settings: Settings):
-        self.configs = settings.llm.llamacpp.models
+        self.configs = served_models(settings)
         self._loaded: dict[str, LoadedModel] = {}
         self._load_lock = asyncio.Lock()
 

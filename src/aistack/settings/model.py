@@ -21,6 +21,7 @@ from aistack.settings.data import (
     VectorStoreSettings,
 )
 from aistack.settings.deploy import DeploySettings
+from aistack.settings.finetune import FinetuneSettings
 from aistack.settings.infra import ProxmoxSettings, StackSettings
 from aistack.settings.observability import ObservabilitySettings
 from aistack.settings.section import Section
@@ -68,6 +69,9 @@ class LlamaCppModel(Section):
         16, ge=0, description="Requests that may wait for this model; more get 429."
     )
     preload: bool = Field(True, description="Load the model when the gateway starts.")
+    lora_path: Path | None = Field(
+        None, description="A llama.cpp LoRA adapter (GGUF) applied on top of the model at load time.")
+    lora_scale: float = Field(1.0, gt=0, description="Strength of the LoRA adapter.")
 
 
 def _default_models() -> dict[str, LlamaCppModel]:
@@ -78,6 +82,8 @@ class LlamaCppSettings(Section):
     models: dict[str, LlamaCppModel] = Field(
         default_factory=_default_models, description="Named GGUF models served in process."
     )
+    serve_finetuned: bool = Field(
+        True, description="Also serve, under their names, the models `aistack finetune` wrote under <home>/finetune.")
 
 
 class OpenAIUpstreamSettings(Section):
@@ -143,5 +149,6 @@ class Settings(Section):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     agents: AgentsSettings = Field(default_factory=AgentsSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     proxmox: ProxmoxSettings = Field(default_factory=ProxmoxSettings)
     stack: StackSettings = Field(default_factory=StackSettings)

@@ -63,8 +63,8 @@ class Tracking:
         self.mlflow.set_tracking_uri(self.uri)
         self.client = self.mlflow.MlflowClient(self.uri)
 
-    def experiment_id(self) -> str:
-        name = self.settings.tracking.experiment
+    def experiment_id(self, name: str | None = None) -> str:
+        name = name or self.settings.tracking.experiment
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
