@@ -183,16 +183,8 @@ def params_for(job_settings: Settings, base: BaseModel, plan: TrainingPlan, prep
 def open_job(settings: Settings, name: str, data: Path, *, output: Path | None = None,
              resume: bool = False, emit: Any = None) -> Job:
     """Everything up to the first step: base model, data, adapters, trainer, MLflow run."""
-    import torch
-    from peft import get_peft_model
-    from transformers.trainer_callback import PrinterCallback
-    from trl import SFTTrainer
-
-    from aistack.tracking.mlflow import Tracking
-    from aistack.training.callbacks import MlflowMetrics, Progress
-
     check_name(name)
-    samples = read_samples(data)  # bad data fails here, before any model loads
+    samples = read_samples(data)  # bad input fails here, before torch or any model loads
     output = output or output_folder(settings, name)
     f = settings.finetune
     previous = Manifest.load(output) if resume and (output / MANIFEST).is_file() else None
@@ -201,10 +193,19 @@ def open_job(settings: Settings, name: str, data: Path, *, output: Path | None =
     if not resume and (output / MANIFEST).is_file():
         raise InvalidRequest(f"{output} already holds a fine-tune of '{name}': pass --resume to continue "
                              "it, or choose another name", param="name")
+    base = resolve_base(settings, previous.base_folder if previous else None)
+
+    import torch
+    from peft import get_peft_model
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTTrainer
+
+    from aistack.tracking.mlflow import Tracking
+    from aistack.training.callbacks import MlflowMetrics, Progress
+
     if f.threads:
         torch.set_num_threads(f.threads)
     torch.manual_seed(f.seed)
-    base = resolve_base(settings, previous.base_folder if previous else None)
     tokenizer = load_tokenizer(base.folder)
     prepared = prepare(samples, tokenizer, max_length=f.max_seq_length, too_long=f.too_long,
                        eval_share=f.eval_share, seed=f.seed)
