@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python benchmarks/rag.py
 	$(BIN)/python benchmarks/observability.py
 	$(BIN)/python benchmarks/deploy.py
+	$(BIN)/python benchmarks/finetune.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
