@@ -134,6 +134,7 @@ def test_bad_input_gets_clear_errors(trained, tmp_path: Path) -> None:
     again = finetune(env, "zephyr", str(DATA))
     assert again.returncode == 1 and "already holds a fine-tune of 'zephyr'" in again.stderr
     assert "nothing to resume" in finetune(env, "fresh", str(DATA), "--resume").stderr
+    assert "has finished already" in finetune(env, "zephyr", str(DATA), "--resume").stderr
     assert "may hold letters, digits" in finetune(env, "../x", str(DATA)).stderr
     flag = finetune(env, "x", str(DATA), "--quantization", "int3")
     assert flag.returncode == 2 and "quantization" in flag.stderr

@@ -146,6 +146,8 @@ def finetune(
         manifest = run_finetune(config, name, data, output=output, resume=resume, emit=reporter)
     except (AistackError, MissingDependency) as exc:
         fail(getattr(exc, "message", str(exc)))
+    except KeyboardInterrupt:  # before training started: nothing to save yet
+        fail("interrupted before the first step; nothing was trained", code=130)
     finally:
         reporter.stop_bar()
     if as_json:

@@ -190,6 +190,9 @@ def open_job(settings: Settings, name: str, data: Path, *, output: Path | None =
     previous = Manifest.load(output) if resume and (output / MANIFEST).is_file() else None
     if resume and previous is None:
         raise InvalidRequest(f"nothing to resume in {output}: no earlier run of '{name}'", param="resume")
+    if previous and previous.state == "finished":
+        raise InvalidRequest(f"'{name}' has finished already ({output}); choose another name to train again",
+                             param="resume")
     if not resume and (output / MANIFEST).is_file():
         raise InvalidRequest(f"{output} already holds a fine-tune of '{name}': pass --resume to continue "
                              "it, or choose another name", param="name")
