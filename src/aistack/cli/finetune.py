@@ -59,11 +59,14 @@ class Reporter:
         self.quiet = quiet
         self.bar: Progress | None = None
         self.task: Any = None
+        self.last = ""
 
     def __call__(self, kind: str, info: dict[str, Any]) -> None:
         if self.quiet:
             return
-        if kind == "ready":
+        if kind == "convert":
+            console.print(f"converting {info['gguf'].name} to Hugging Face format (once, cached)...")
+        elif kind == "ready":
             self.ready(info)
         elif kind == "start":
             self.bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
@@ -97,7 +100,10 @@ class Reporter:
             return
         if self.bar and "loss" in info:
             self.bar.update(self.task, loss=f"loss {info['loss']:.3f}")
-        console.print(f"step {info['step']}: " + ", ".join(parts))
+        line = f"step {info['step']}: " + ", ".join(parts)
+        if line != self.last:  # the final evaluation repeats the last epoch's
+            console.print(line)
+        self.last = line
 
     def stop_bar(self) -> None:
         if self.bar:

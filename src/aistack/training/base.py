@@ -3,8 +3,11 @@ to Hugging Face format once and cached under <home>/finetune/base/<gguf name>.""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +34,8 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
 
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    with contextlib.redirect_stderr(io.StringIO()):  # transformers' own tqdm bar; errors still raise
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # transformers marks a GGUF-loaded model as quantised and then refuses to save it
     model.hf_quantizer = None
@@ -43,7 +47,8 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
     partial.rename(folder)
 
 
-def resolve_base(settings: Settings, base: str | None = None) -> BaseModel:
+def resolve_base(settings: Settings, base: str | None = None,
+                 on_convert: Callable[[Path], None] | None = None) -> BaseModel:
     """The folder to load: `base` (or finetune.base_model) if given, else the converted embedded model."""
     base = base or settings.finetune.base_model
     if base:
@@ -59,5 +64,7 @@ def resolve_base(settings: Settings, base: str | None = None) -> BaseModel:
     gguf = bundled_model_path()
     folder = converted_folder(settings, gguf)
     if not (folder / "config.json").is_file():
+        if on_convert:
+            on_convert(gguf)
         convert_gguf(gguf, folder)
     return BaseModel(folder, gguf.name, gguf)

@@ -196,7 +196,8 @@ def open_job(settings: Settings, name: str, data: Path, *, output: Path | None =
     if not resume and (output / MANIFEST).is_file():
         raise InvalidRequest(f"{output} already holds a fine-tune of '{name}': pass --resume to continue "
                              "it, or choose another name", param="name")
-    base = resolve_base(settings, previous.base_folder if previous else None)
+    base = resolve_base(settings, previous.base_folder if previous else None,
+                        on_convert=lambda gguf: emit and emit("convert", {"gguf": gguf}))
 
     import torch
     from peft import get_peft_model

@@ -30,10 +30,12 @@ def export_outputs(settings: Settings, job: Any, manifest: Manifest, emit: Any) 
 
 def quiet_libraries() -> None:
     """transformers' progress bars and deprecation notes would bury aistack's own output."""
+    import os
     import warnings
 
     from transformers.utils import logging as hf_logging
 
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # "Creating initial MLflow database tables..."
     warnings.filterwarnings("ignore", category=FutureWarning)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
