@@ -151,13 +151,13 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
         time.sleep(0.1)
 
 
-def test_a_killed_run_and_an_interrupted_run_resume(finetune_base: Path, tmp_path: Path) -> None:
+def test_killed_interrupted_and_failed_runs_resume(finetune_base: Path, tmp_path: Path) -> None:
     import mlflow
 
     home = tmp_path / "home"
     env = environment(home, finetune_base)
     args = [str(BIN / "aistack"), "finetune", "resumed", str(DATA), "--epochs", "4", *FAST,
-            "--no-gguf", "--no-merge", "--set", "keep_checkpoints=null"]
+            "--set", "keep_checkpoints=null"]
     checkpoints = home / "finetune" / "resumed" / "checkpoints"
 
     killed = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -178,7 +178,18 @@ def test_a_killed_run_and_an_interrupted_run_resume(finetune_base: Path, tmp_pat
     assert stopped["state"] == "interrupted" and 2 <= stopped["steps"] < 4
     assert (checkpoints / f"checkpoint-{stopped['steps']}" / "adapter_model.safetensors").is_file()
 
-    done = subprocess.run(args + ["--resume", "--json"], env=env, capture_output=True, text=True, timeout=600)
+    # the export fails (no usable converter): the trained adapter stays, and a resume finishes the job
+    broken = tmp_path / "not-an-sdist.tar.gz"
+    broken.write_text("nope")
+    failed = subprocess.run(args + ["--resume"], env={**env, "AISTACK_FINETUNE__LLAMA_CPP_SOURCE": str(broken)},
+                            capture_output=True, text=True, timeout=600)
+    assert failed.returncode == 1 and "is not a readable sdist" in failed.stderr, failed.stderr
+    assert "The adapter is saved in" in failed.stderr and "--resume --no-gguf" in failed.stderr
+    trained = json.loads((home / "finetune" / "resumed" / "finetune.json").read_text())
+    assert trained["state"] == "trained" and (Path(trained["adapter"]) / "adapter_model.safetensors").is_file()
+
+    done = subprocess.run(args + ["--resume", "--no-gguf", "--json"], env=env, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr
     manifest = json.loads(done.stdout)
     assert manifest["state"] == "finished" and manifest["steps"] == 4

@@ -41,7 +41,11 @@ def _extract(sdist: Path, into: Path) -> Path:
     """llama.cpp's converters and gguf-py out of the sdist; returns the folder holding them."""
     partial = into.with_name(into.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    with tarfile.open(sdist) as tar:
+    try:
+        tar = tarfile.open(sdist)
+    except (tarfile.TarError, OSError) as exc:
+        raise BackendUnavailable(f"finetune.llama_cpp_source {sdist} is not a readable sdist: {exc}") from None
+    with tar:
         wanted = []
         for member in tar.getmembers():
             inside = member.name.split("/vendor/llama.cpp/", 1)[1] if "/vendor/llama.cpp/" in member.name else ""

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aistack.errors import BackendUnavailable
 from aistack.settings import Settings
 from aistack.training.lora import Manifest, finish, open_job, train
 
@@ -52,7 +53,11 @@ def run_finetune(settings: Settings, name: str, data: Path, *, output: Path | No
     manifest = train(job, resume=resume)
     if manifest.state == "interrupted":
         return manifest
-    export_outputs(settings, job, manifest, emit)
+    try:
+        export_outputs(settings, job, manifest, emit)
+    except BackendUnavailable as exc:
+        raise BackendUnavailable(f"{exc.message}\nThe adapter is saved in {manifest.adapter}. Run the same command "
+                                 "with --resume to retry the export, or with --resume --no-gguf to skip it") from None
     for artifact in ("model.gguf", "adapter.gguf"):
         if (job.output / artifact).is_file():
             job.tracking.client.log_artifact(manifest.run_id, str(job.output / artifact), "gguf")
