@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 import aistack
+from aistack.console import router as console_router
 from aistack.container import Container
 from aistack.deploy.ratelimit import create_limiter, create_token_limiter
 from aistack.gateway.auth import APIKeyAuth
@@ -52,6 +53,8 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     auth = APIKeyAuth([key.get_secret_value() for key in settings.server.api_keys])
     app.include_router(health.router)
+    if settings.server.console:
+        app.include_router(console_router)  # the page itself holds no data: every call it makes needs the key
     if settings.observability.metrics:
         app.include_router(metrics.router)
     guards = [Depends(auth)]

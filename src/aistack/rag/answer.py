@@ -42,7 +42,7 @@ class RagService:
         """The LLM request (None when there is no context) and the sources it will cite."""
         retrieval = await self.retrieve(question_of(request), options)
         body, used = self.request_for(request, retrieval)
-        return body, retrieval, [source_of(hit) for hit in used]
+        return body, retrieval, [{**source_of(hit), "text": hit.text} for hit in used]
 
     def request_for(self, request: ChatCompletionRequest, retrieval: Retrieval
                     ) -> tuple[ChatCompletionRequest | None, list[Hit]]:

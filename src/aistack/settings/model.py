@@ -45,6 +45,7 @@ class ServerSettings(Section):
     )
     tls_cert: Path | None = Field(None, description="TLS certificate (PEM): the gateway serves HTTPS (or terminate at nginx).")
     tls_key: Path | None = Field(None, description="The certificate's private key (PEM).")
+    console: bool = Field(True, description="Serve the web console at / (it calls the same API with the user's key).")
     log_format: Literal["json", "text"] = Field("json", description="Access log line format.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the gateway."
