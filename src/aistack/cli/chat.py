@@ -1,13 +1,12 @@
-"""`aistack chat` and `aistack models`."""
+"""`aistack chat`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from aistack.cli.common import chat_client, console, fail, print_json, settings
+from aistack.cli.common import chat_client, console, fail, settings
 from aistack.client import ChatClient, ClientError
 from aistack.container import Container
 
@@ -78,24 +77,3 @@ def chat(
         fail(str(exc))
     finally:
         client.close()
-
-
-def models(
-    url: str = typer.Option(None, "--url", help=URL_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """List the models the gateway (or the configured backend) serves."""
-    client = chat_client(url)
-    try:
-        data = client.models()
-    except ClientError as exc:
-        fail(str(exc))
-    finally:
-        client.close()
-    if as_json:
-        print_json(data)
-        return
-    table = Table("model", "owned by")
-    for model in data:
-        table.add_row(model["id"], str(model.get("owned_by", "")))
-    console.print(table)

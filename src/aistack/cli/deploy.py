@@ -80,15 +80,38 @@ def define(name: str, slot_url: str = typer.Option(..., "--slot-url", help="The 
            command: str = typer.Option(None, help="process runtime: the command line (split like a shell, run without one)."),
            env: list[str] = typer.Option(None, "--env", help="process runtime: KEY=VALUE for the slot (repeat it). "
                                          "The gateway's own AISTACK_* variables are not passed on."),
-           compose_file: str = typer.Option(None), url: str = URL) -> None:
+           compose_file: str = typer.Option(None),
+           vllm: bool = typer.Option(False, "--vllm", help="process runtime: run vLLM with the `vllm` settings, "
+                                     "on the slot URL's host and port."),
+           url: str = URL) -> None:
     """Create or change a slot's definition (its state and weight are kept)."""
     pairs = [item.partition("=") for item in env or []]
     if any(not key or not sep for key, sep, _ in pairs):
         fail("--env takes KEY=VALUE")
+    argv = shlex.split(command) if command else []
+    if vllm:
+        argv, runtime, model = vllm_slot(slot_url, command), "process", model or served_name(settings().vllm)
     body = {"url": slot_url, "model": model, "version": version, "runtime": runtime,
-            "command": shlex.split(command) if command else [], "compose_file": compose_file,
+            "command": argv, "compose_file": compose_file,
             "env": {key: value for key, _, value in pairs}}
     slots_table([admin("PUT", f"/slots/{name}", url, body)])
+
+
+def served_name(v) -> str:
+    return v.served_model_name or v.model
+
+
+def vllm_slot(slot_url: str, command: str | None) -> list[str]:
+    from urllib.parse import urlsplit
+
+    from aistack.llm.vllm import vllm_command
+
+    if command:
+        fail("--vllm builds the command from the vllm settings; leave out --command")
+    where = urlsplit(slot_url)
+    if not where.hostname or not where.port:
+        fail("--vllm needs a slot URL with a host and a port, such as http://127.0.0.1:8302/v1")
+    return vllm_command(settings().vllm, where.hostname, where.port)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from aistack.cli import (
     eval,
     finetune,
     infra,
+    models,
     observability,
     rag,
     snapshot,
@@ -25,7 +26,7 @@ app = typer.Typer(help="aistack: private AI on your own hardware.", no_args_is_h
                   pretty_exceptions_enable=False)
 app.add_typer(config.app, name="config")
 app.command()(chat.chat)
-app.command()(chat.models)
+app.add_typer(models.app, name="models")
 app.command()(rag.ingest)
 app.command()(rag.ask)
 app.command()(rag.documents)

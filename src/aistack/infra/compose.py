@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from aistack.llm.vllm import vllm_args
 from aistack.settings import Settings
 
 SECRETS = {
@@ -51,9 +52,7 @@ def _gpu(count: int) -> dict[str, Any]:
 
 def vllm(s: Settings) -> dict[str, Any]:
     c = s.stack
-    command = ["--model", c.vllm_model, "--tensor-parallel-size", str(c.vllm_tensor_parallel_size),
-               "--max-model-len", str(c.vllm_max_model_len), "--gpu-memory-utilization", str(c.vllm_gpu_memory_utilization),
-               "--dtype", c.vllm_dtype] + (["--enforce-eager"] if c.vllm_enforce_eager else [])
+    command = vllm_args(s.vllm)
     return {"services": {"vllm": {
         "image": c.vllm_image, "restart": "unless-stopped",
         "environment": {"NVIDIA_VISIBLE_DEVICES": "all", "HF_TOKEN_PATH": "/run/secrets/hf_token"},

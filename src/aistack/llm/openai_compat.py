@@ -16,12 +16,19 @@ from typing import Any
 import aiohttp
 import orjson
 
-from aistack.errors import UpstreamError, UpstreamRejected, UpstreamTimeout
+from aistack.errors import (
+    AistackError,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
+from aistack.llm.ollama import ollama_host
 from aistack.llm.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
     SamplingParams,
 )
+from aistack.registry import MissingDependency
 from aistack.settings import Settings
 
 
@@ -52,6 +59,8 @@ class OpenAICompatBackend:
     def __init__(self, settings: Settings):
         self.config = settings.llm.openai
         self.base_url = self.config.base_url.rstrip("/")
+        self.flavour = self.config.flavour
+        self.ollama_host = ollama_host(settings)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -130,7 +139,23 @@ class OpenAICompatBackend:
                 yield orjson.loads(data)
 
     async def models(self) -> list[dict[str, Any]]:
-        return list((await self._get("/models")).get("data", []))
+        cards = list((await self._get("/models")).get("data", []))
+        if self.flavour == "ollama":
+            await self._add_ollama_details(cards)
+        return cards
+
+    async def _add_ollama_details(self, cards: list[dict[str, Any]]) -> None:
+        """Ollama's /api/tags knows each local model's size, family and quantisation."""
+        from aistack.llm.ollama import OllamaModels
+
+        try:
+            local = await asyncio.to_thread(lambda: OllamaModels(self.ollama_host, timeout=5).list())
+        except (AistackError, MissingDependency):
+            return  # the details are extra: the model list stands without them
+        details = {row["id"]: row for row in local}
+        for card in cards:
+            if card.get("id") in details:
+                card["details"] = {k: v for k, v in details[card["id"]].items() if k != "id"}
 
     async def health(self) -> dict[str, Any]:
         models = await self.models()

@@ -27,12 +27,6 @@ class StackSettings(Section):
     """What `aistack stack render` writes into the production compose bundle."""
 
     vllm_image: str = Field("vllm/vllm-openai:v0.6.4", description="vLLM image (pin it; the seed used :latest).")
-    vllm_model: str = Field("meta-llama/Meta-Llama-3.1-8B-Instruct", description="--model")
-    vllm_tensor_parallel_size: int = Field(1, ge=1, description="--tensor-parallel-size")
-    vllm_max_model_len: int = Field(8192, ge=256, description="--max-model-len")
-    vllm_gpu_memory_utilization: float = Field(0.90, gt=0, le=1, description="--gpu-memory-utilization")
-    vllm_enforce_eager: bool = Field(True, description="--enforce-eager")
-    vllm_dtype: str = Field("float16", description="--dtype")
     vllm_gpus: int = Field(1, ge=1, description="GPUs reserved for vLLM.")
     qdrant_image: str = Field("qdrant/qdrant:v1.12.1", description="Qdrant image.")
     chroma_image: str = Field("chromadb/chroma:0.5.23", description="Chroma image.")

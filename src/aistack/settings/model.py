@@ -26,6 +26,7 @@ from aistack.settings.infra import ProxmoxSettings, StackSettings
 from aistack.settings.observability import ObservabilitySettings
 from aistack.settings.section import Section
 from aistack.settings.tracking import EvalSettings, TrackingSettings
+from aistack.settings.vllm import VllmSettings
 
 
 def default_home() -> Path:
@@ -91,6 +92,10 @@ class OpenAIUpstreamSettings(Section):
     base_url: str = Field(
         "http://127.0.0.1:8001/v1", description="Upstream OpenAI-compatible base URL, with /v1."
     )
+    flavour: Literal["openai", "vllm", "ollama"] = Field(
+        "openai", description="What the upstream is. ollama adds its local models' details and `aistack models pull`.")
+    ollama_host: str | None = Field(
+        None, description="Ollama's native API (http://host:11434). Empty: base_url without /v1.")
     api_key: SecretStr | None = Field(None, description="Bearer key sent to the upstream.")
     api_key_file: Path | None = Field(None, description="File holding the upstream key.")
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection.")
@@ -153,3 +158,4 @@ class Settings(Section):
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     proxmox: ProxmoxSettings = Field(default_factory=ProxmoxSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
+    vllm: VllmSettings = Field(default_factory=VllmSettings)
