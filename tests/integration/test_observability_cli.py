@@ -24,7 +24,8 @@ def test_render_writes_every_file_from_settings(tmp_path: Path) -> None:
     assert written == sorted([
         "prometheus.yml", "alerts/llm_alerts.yml", "alertmanager.yml",
         "grafana/provisioning/datasources/aistack.yml", "grafana/provisioning/dashboards/aistack.yml",
-        "grafana/dashboards/aistack-llm.json", "grafana/dashboards/aistack-gpu-rag.json"])
+        "grafana/dashboards/aistack-llm.json", "grafana/dashboards/aistack-gpu-rag.json",
+        "grafana/dashboards/aistack-vllm.json"])
     config = yaml.safe_load((tmp_path / "m" / "prometheus.yml").read_text())
     jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
     assert jobs["llm-metrics"] == ["gw1:8000", "gw2:8000"] and "qdrant" not in jobs

@@ -65,7 +65,11 @@ def test_the_ollama_flavour_lists_local_models_with_their_details(ollama: Server
     (tmp_path / "plain").mkdir()
     (tmp_path / "ollama").mkdir()
     plain = start_gateway(upstream, tmp_path / "plain", "plain")
-    flavoured = start_gateway({**upstream, "AISTACK_LLM__OPENAI__FLAVOUR": "ollama"}, tmp_path / "ollama", "ollama")
+    try:
+        flavoured = start_gateway({**upstream, "AISTACK_LLM__OPENAI__FLAVOUR": "ollama"}, tmp_path / "ollama", "ollama")
+    except Exception:
+        plain.stop()
+        raise
     try:
         assert all("details" not in m for m in httpx.get(plain.url + "/v1/models").json()["data"])
         cards = {m["id"]: m for m in httpx.get(flavoured.url + "/v1/models").json()["data"]}

