@@ -42,6 +42,8 @@ bench: setup
 	$(BIN)/python benchmarks/observability.py
 	$(BIN)/python benchmarks/deploy.py
 	$(BIN)/python benchmarks/finetune.py
+	# needs the vLLM venv that .ci/run makes (~/.cache/aistack/vllm-venv)
+	$(BIN)/python benchmarks/backends.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
