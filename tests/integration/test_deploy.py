@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from load import stream_until
 from servers import BIN, ServerProcess, free_port
 from test_cli import run
 
@@ -70,33 +71,13 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
         front.server.stop()  # stops the slot processes it started
 
 
-def stream_until(url: str, done: threading.Event, user: int) -> tuple[int, list[str]]:
-    """One client: streams completions until `done`. Returns (completed, failures)."""
-    sdk = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=300,
-                        default_headers={"x-aistack-user": f"user-{user}"})
-    completed, failures = 0, []
-    while not done.is_set():
-        try:
-            finish = None
-            for chunk in sdk.chat.completions.create(model=MODEL, max_tokens=8, stream=True,
-                                                     messages=[{"role": "user", "content": "Say hello."}]):
-                if chunk.choices and chunk.choices[0].finish_reason:
-                    finish = chunk.choices[0].finish_reason
-            if finish is None:
-                failures.append("stream ended without a finish_reason")
-            completed += 1
-        except openai.OpenAIError as exc:
-            failures.append(repr(exc))
-    return completed, failures
-
-
 def test_blue_green_switch_under_load_loses_nothing(front: Front) -> None:
     first = front.http.post("/v1/admin/slots/blue/deploy", json={}).json()
     assert first["ok"], first
     assert [s["name"] for s in first["steps"]] == ["start", "health", "smoke tests", "switch"]
     done = threading.Event()
     with ThreadPoolExecutor(50) as pool:
-        clients = [pool.submit(stream_until, front.url, done, i) for i in range(50)]
+        clients = [pool.submit(stream_until, front.url, done, i, MODEL) for i in range(50)]
         switched = front.http.post("/v1/admin/slots/green/deploy", json={}).json()
         done.set()
         results = [c.result() for c in clients]
@@ -191,6 +172,30 @@ def test_bad_admin_requests_change_nothing(front: Front) -> None:
         assert set(response.json()["error"]) == {"message", "type", "param", "code"}
     assert front.slots() == before
     assert len(front.http.get("/v1/admin/audit?limit=1000").json()["data"]) == audit
+
+
+def test_a_vllm_slot_is_defined_from_the_vllm_settings(front: Front) -> None:
+    env = {"AISTACK_CLIENT__ADMIN_KEY": "admin-secret", "AISTACK_VLLM__MODEL": "/models/smollm2",
+           "AISTACK_VLLM__DEVICE": "cpu", "AISTACK_VLLM__DTYPE": "bfloat16", "AISTACK_VLLM__PYTHON": "/venvs/vllm/bin/python",
+           "AISTACK_VLLM__LORA_MODULES": '{"support": "/ft/support/adapter"}'}
+    done = run("deploy", "define", "vllm", "--slot-url", "http://127.0.0.1:8302/v1", "--vllm", "--url", front.url,
+               env=env)
+    assert done.returncode == 0, done.stderr
+    try:
+        slot = front.slots()["vllm"]
+        assert (slot["runtime"], slot["model"]) == ("process", "/models/smollm2")
+        command = slot["spec"]["command"]
+        assert command[:3] == ["/venvs/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
+        assert command[-4:] == ["--host", "127.0.0.1", "--port", "8302"]
+        assert "support=/ft/support/adapter" in command and "--gpu-memory-utilization" not in command
+        portless = run("deploy", "define", "x", "--slot-url", "http://127.0.0.1/v1", "--vllm", "--url", front.url,
+                       env=env)
+        assert portless.returncode == 1 and "needs a slot URL with a host and a port" in portless.stderr
+        both = run("deploy", "define", "x", "--slot-url", "http://127.0.0.1:1/v1", "--vllm", "--command", "true",
+                   "--url", front.url, env=env)
+        assert both.returncode == 1 and "leave out --command" in both.stderr
+    finally:
+        front.http.delete("/v1/admin/slots/vllm")
 
 
 def test_the_gateway_serves_https_with_cert_files(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from load import stream_until
 from prometheus_client.parser import text_string_to_metric_families
 from servers import BIN, ServerProcess, free_port, start_gateway, start_prometheus
 from vllm_server import SERVED, start_vllm
@@ -145,25 +146,6 @@ def test_prometheus_scrapes_vllm_and_every_vllm_panel_has_data(vllm: ServerProce
         prometheus.stop()
 
 
-def stream_until(url: str, done: threading.Event, user: int) -> tuple[int, list[str]]:
-    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=300,
-                           default_headers={"x-aistack-user": f"user-{user}"})
-    completed, failures = 0, []
-    while not done.is_set():
-        try:
-            finish = None
-            for chunk in client.chat.completions.create(model="chat", max_tokens=8, stream=True,
-                                                        messages=[{"role": "user", "content": "Say hello."}]):
-                if chunk.choices and chunk.choices[0].finish_reason:
-                    finish = chunk.choices[0].finish_reason
-            completed += 1
-            if finish is None:
-                failures.append("stream ended without a finish_reason")
-        except openai.OpenAIError as exc:
-            failures.append(repr(exc))
-    return completed, failures
-
-
 def test_blue_green_from_a_llamacpp_slot_to_a_vllm_slot_under_load(embedded_gateway: ServerProcess,
                                                                     vllm: ServerProcess, tmp_path: Path) -> None:
     port = free_port()
@@ -180,7 +162,7 @@ def test_blue_green_from_a_llamacpp_slot_to_a_vllm_slot_under_load(embedded_gate
         assert admin.post("/v1/admin/slots/llamacpp/deploy", json={}).json()["ok"]
         done = threading.Event()
         with ThreadPoolExecutor(4) as pool:  # the shared embedded gateway queues 4 (test profile)
-            clients = [pool.submit(stream_until, front.url, done, i) for i in range(4)]
+            clients = [pool.submit(stream_until, front.url, done, i, "chat") for i in range(4)]
             time.sleep(2)
             switched = admin.post("/v1/admin/slots/vllm/deploy", json={}).json()
             time.sleep(2)
