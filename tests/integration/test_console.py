@@ -136,6 +136,7 @@ def test_uploads_show_per_file_results_and_a_rag_answer_opens_its_citation(page,
     page.wait_for_selector("#upload-results li:has-text('ports.md: added')")
     assert "backups.txt: added" in page.inner_text("#upload-results")
     page.wait_for_selector("#collections tr:has-text('handbook') td:nth-child(2):text-is('2')")
+    page.wait_for_selector("#documents tbody tr:nth-child(2)")  # the list follows the counts
     assert page.locator("#documents tbody tr").count() == 2
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"%PDF-1.7\nthis is not really a PDF")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -107,9 +108,13 @@ def test_the_gateway_serves_the_fine_tuned_model_by_name(trained, tmp_path: Path
         "smollm2-135m-instruct": {"n_ctx": 1024, "n_threads": 1},
         "zephyr-adapter": {"path": manifest["base_gguf"], "lora_path": manifest["adapter_gguf"], "n_ctx": 1024,
                            "n_threads": 1}})}
-    gateway = start_gateway({**{k: v for k, v in env.items() if k.startswith("AISTACK_HOME")}, **lora}, tmp_path)
+    gateway = start_gateway(lora, tmp_path)  # its own data home, without the fine-tune at first
     try:
         client = OpenAI(base_url=gateway.url + "/v1", api_key="none")
+        assert "zephyr" not in {m.id for m in client.models.list()}
+        arrived = tmp_path / "home" / "finetune" / "zephyr"  # a fine-tune finishes while the gateway runs
+        arrived.mkdir(parents=True)
+        shutil.copy(home / "finetune" / "zephyr" / "finetune.json", arrived)
         assert {"smollm2-135m-instruct", "zephyr", "zephyr-adapter"} <= {m.id for m in client.models.list()}
         answers = {}
         for model in ("zephyr", "zephyr-adapter", "smollm2-135m-instruct"):

@@ -197,6 +197,7 @@ class LlamaCppBackend(GeneratingBackend):
     name = "llamacpp"
 
     def __init__(self, settings: Settings):
+        self.settings = settings
         self.configs = served_models(settings)
         self._loaded: dict[str, LoadedModel] = {}
         self._load_lock = asyncio.Lock()
@@ -218,6 +219,7 @@ class LlamaCppBackend(GeneratingBackend):
         self._loaded.clear()
 
     async def models(self) -> list[dict[str, Any]]:
+        self.configs = served_models(self.settings)  # a fine-tune that finished since start-up is listed too
         return [model_card(name, "aistack-llamacpp") for name in self.configs]
 
     async def health(self) -> dict[str, Any]:
@@ -233,6 +235,8 @@ class LlamaCppBackend(GeneratingBackend):
     async def _model(self, name: str) -> LoadedModel:
         if name in self._loaded:
             return self._loaded[name]
+        if name not in self.configs:
+            self.configs = served_models(self.settings)  # a fine-tune may have finished since start-up
         if name not in self.configs:
             raise ModelNotFound(name, list(self.configs))
         async with self._load_lock:
