@@ -88,13 +88,13 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
 
-    from aistack.llm.llamacpp import bundled_model_path
+    from aistack.packaged import bundled_llm_gguf
     from aistack.training.base import convert_gguf
 
     tmp = Path(tempfile.mkdtemp(prefix="aistack-bench-backends-"))
     folder = tmp / "smollm2"
-    convert_gguf(bundled_model_path(), folder)
-    gguf = str(bundled_model_path())
+    convert_gguf(bundled_llm_gguf(), folder)
+    gguf = str(bundled_llm_gguf())
     servers: list[ServerProcess] = []
     try:
         vllm = start_vllm(folder, tmp)

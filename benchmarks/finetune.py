@@ -91,11 +91,11 @@ def main() -> None:
         print(json.dumps(child(args.child[0], Path(args.child[1]), args.steps, args.seq, args.threads)))
         return
 
-    from aistack.llm.llamacpp import bundled_model_path
+    from aistack.packaged import bundled_llm_gguf
     from aistack.training.base import convert_gguf
 
     base = Path(tempfile.mkdtemp(prefix="aistack-bench-ft-")) / "smollm2"
-    convert_gguf(bundled_model_path(), base)
+    convert_gguf(bundled_llm_gguf(), base)
     speed: dict[str, list[dict]] = {"lora": [], "full": []}
     memory: dict[str, list[dict]] = {"lora": [], "full": []}
 

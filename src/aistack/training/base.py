@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aistack.errors import InvalidRequest
+from aistack.packaged import bundled_llm_gguf
 from aistack.settings import Settings
 
 SOURCE_FILE = "aistack-source.json"  # which GGUF a converted folder came from
@@ -59,9 +60,7 @@ def resolve_base(settings: Settings, base: str | None = None,
         source = folder / SOURCE_FILE
         gguf = Path(json.loads(source.read_text())["gguf"]) if source.is_file() else None
         return BaseModel(folder, str(folder), gguf)
-    from aistack.llm.llamacpp import bundled_model_path
-
-    gguf = bundled_model_path()
+    gguf = bundled_llm_gguf()
     folder = converted_folder(settings, gguf)
     if not (folder / "config.json").is_file():
         if on_convert:

@@ -37,7 +37,7 @@ class Manifest:
     base_gguf: str | None
     run_id: str
     method: str
-    state: str = "training"  # training | interrupted | finished
+    state: str = "training"  # training | interrupted | trained (adapter saved) | finished
     steps: int = 0
     train_loss: list[list[float]] = field(default_factory=list)  # [step, loss]
     eval_loss: float | None = None
@@ -149,10 +149,7 @@ class Job:
     """One fine-tune: prepared data, the model with adapters, the trainer, and its MLflow run."""
 
     settings: Settings
-    name: str
-    data: Path
     output: Path
-    base: BaseModel
     plan: TrainingPlan
     prepared: Prepared
     manifest: Manifest
@@ -241,7 +238,7 @@ def open_job(settings: Settings, name: str, data: Path, *, output: Path | None =
         eval_dataset=as_dataset(prepared.eval) if prepared.eval else None,
         processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # the CLI shows progress; no raw dicts on stdout
-    return Job(settings, name, data, output, base, plan, prepared, manifest, trainer, tracking, metrics)
+    return Job(settings, output, plan, prepared, manifest, trainer, tracking, metrics)
 
 
 def train(job: Job, *, resume: bool = False) -> Manifest:
