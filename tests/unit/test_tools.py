@@ -7,7 +7,8 @@ import json
 import pytest
 
 from aistack.llm.protocol import ChatCompletionRequest
-from aistack.llm.tools import grammar_text, messages_for, parse_call
+from aistack.llm.grammars import source_for, to_gbnf
+from aistack.llm.tools import messages_for, parse_call
 
 pytestmark = pytest.mark.unit
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {
@@ -40,6 +41,17 @@ def test_what_counts_as_a_call() -> None:
     assert parse_call("It is sunny.", auto) is None
     assert parse_call('{"name": "other", "arguments": {}}', auto) is None
     assert parse_call('{"name": "get_weather", "argu', auto) is None  # cut by max_tokens: text
-    assert grammar_text(auto).count("root ::=") == 1 and "call | text" in grammar_text(auto)
-    assert "call | text" not in grammar_text(request(messages=[{"role": "user", "content": "hi"}],
-                                                     tool_choice="required"))
+    auto_grammar = to_gbnf(source_for(auto))
+    assert auto_grammar.count("root ::=") == 1 and "call | text" in auto_grammar
+    required = request(messages=[{"role": "user", "content": "hi"}], tool_choice="required")
+    assert "call | text" not in to_gbnf(source_for(required))
+
+
+def test_tool_refs_are_rebased_to_where_the_parameters_sit() -> None:
+    nested = {"type": "function", "function": {"name": "book", "parameters": {
+        "type": "object", "properties": {"when": {"$ref": "#/$defs/Slot"}},
+        "$defs": {"Slot": {"type": "object", "properties": {"day": {"type": "string"}}}}}}}
+    one = request(messages=[{"role": "user", "content": "hi"}], tools=[nested], tool_choice="required")
+    assert "day" in to_gbnf(source_for(one))  # the converter resolved the ref
+    both = request(messages=[{"role": "user", "content": "hi"}], tools=[TOOL, nested])
+    assert "day" in to_gbnf(source_for(both))

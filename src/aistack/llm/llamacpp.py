@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, asynccontextmanager
@@ -19,7 +18,6 @@ from typing import Any
 import llama_cpp
 from llama_cpp import Llama, LlamaGrammar
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-from llama_cpp.llama_grammar import JSON_GBNF
 
 from aistack.errors import (
     BackendUnavailable,
@@ -36,7 +34,8 @@ from aistack.llm.protocol import (
 from aistack.llm.queue import ModelQueue
 from aistack.llm.responses import model_card
 from aistack.llm.stops import StopMatcher
-from aistack.llm.tools import grammar_text, messages_for
+from aistack.llm.grammars import GrammarBuilder
+from aistack.llm.tools import messages_for
 from aistack.packaged import bundled_llm_gguf
 from aistack.settings import Settings
 from aistack.settings.model import LlamaCppModel
@@ -50,6 +49,7 @@ DEFAULT_TEMPERATURE = 0.8  # llama.cpp's default; OpenAI's 1.0 derails small mod
 class LoadedModel:
     name: str
     config: LlamaCppModel
+    path: Path
     llama: Llama
     formatter: Jinja2ChatFormatter
     queue: ModelQueue
@@ -107,27 +107,7 @@ def load_model(name: str, config: LlamaCppModel) -> LoadedModel:
         bos_token=token_text(llama.token_bos()),
         stop_token_ids=[llama.token_eos()],
     )
-    return LoadedModel(name, config, llama, formatter, ModelQueue(name, config.max_queue))
-
-
-def grammar_for(request: SamplingParams) -> LlamaGrammar | None:
-    if isinstance(request, ChatCompletionRequest) and request.tool_mode() is not None:
-        try:  # tool calls win over response_format
-            return LlamaGrammar.from_string(grammar_text(request), verbose=False)
-        except Exception as exc:
-            raise InvalidRequest(f"unsupported tool parameters schema: {exc}", param="tools") from None
-    fmt = getattr(request, "response_format", None)
-    if fmt is None or fmt.type == "text":
-        return None
-    if fmt.type == "json_object":
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-    schema = (fmt.json_schema or {}).get("schema")
-    if not isinstance(schema, dict):
-        raise InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format")
-    try:
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-    except Exception as exc:
-        raise InvalidRequest(f"unsupported JSON schema: {exc}", param="response_format") from None
+    return LoadedModel(name, config, path, llama, formatter, ModelQueue(name, config.max_queue))
 
 
 def generate_text(
@@ -191,6 +171,7 @@ class LlamaCppBackend(GeneratingBackend):
         self.configs = served_models(settings)
         self._loaded: dict[str, LoadedModel] = {}
         self._load_lock = asyncio.Lock()
+        self.grammars = GrammarBuilder()
 
     def preflight(self) -> None:
         """Fail before the server starts, with a plain message, when a GGUF file is missing."""
@@ -207,6 +188,7 @@ class LlamaCppBackend(GeneratingBackend):
             model.queue.shutdown()
             model.llama.close()
         self._loaded.clear()
+        await asyncio.to_thread(self.grammars.close)
 
     async def models(self) -> list[dict[str, Any]]:
         self.configs = served_models(self.settings)  # a fine-tune that finished since start-up is listed too
@@ -243,7 +225,8 @@ class LlamaCppBackend(GeneratingBackend):
         else:
             assert isinstance(request, CompletionRequest)
             prompt, template_stops = request.prompt_text(), []
-        grammar = grammar_for(request)
+        gbnf = await asyncio.to_thread(self.grammars.build, str(model.path), request)
+        grammar = LlamaGrammar.from_string(gbnf, verbose=False) if gbnf else None
         prompt_tokens = model.tokenize(prompt)  # reads the vocabulary only: safe off the worker
         max_tokens = self._token_budget(model, len(prompt_tokens), request.token_limit)
         stats = Generation(prompt_tokens=len(prompt_tokens))

@@ -10,11 +10,10 @@ into the conversation as text, since small models' chat templates know no tool r
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Any
 
-from aistack.llm.protocol import ChatCompletionRequest, ChatMessage
+from aistack.llm.protocol import ChatCompletionRequest, ChatMessage, Tool
 
 TOOLS_PROMPT = (
     "You can call these functions. To call one, answer with only a JSON object "
@@ -23,34 +22,41 @@ TOOLS_PROMPT = (
 TEXT_RULE = "text ::= [^{ \\t\\n] [^\\x00]*"
 
 
-def describe(request: ChatCompletionRequest) -> str:
+def grammar_tools(request: ChatCompletionRequest) -> list[tuple[int, Tool]]:
+    """The tools the model may call now, with their index in the request."""
     mode = request.tool_mode()
-    tools = [t for t in request.tools or () if mode in ("auto", "required") or t.function.name == mode]
+    return [(i, t) for i, t in enumerate(request.tools or ())
+            if mode in ("auto", "required") or t.function.name == mode]
+
+
+def describe(request: ChatCompletionRequest) -> str:
     functions = "\n".join(json.dumps({"name": t.function.name, "description": t.function.description or "",
-                                      "parameters": t.function.parameters}) for t in tools)
-    free = " If no function helps, answer in plain text." if mode == "auto" else ""
+                                      "parameters": t.function.parameters}) for _, t in grammar_tools(request))
+    free = " If no function helps, answer in plain text." if request.tool_mode() == "auto" else ""
     return TOOLS_PROMPT.format(functions=functions, free=free)
 
 
 def call_schema(request: ChatCompletionRequest) -> dict[str, Any]:
-    mode = request.tool_mode()
+    """`{"name", "arguments"}` for each callable tool; aistack.llm.grammars turns it into GBNF.
+    Each tool's parameters sit in `$defs` (the converter resolves no list index in a `$ref`),
+    with their own local `$ref`s rebased there."""
+    tools = [tool for _, tool in grammar_tools(request)]
     calls = [{"type": "object", "required": ["name", "arguments"], "properties": {
-                "name": {"const": t.function.name}, "arguments": t.function.parameters or {"type": "object"}}}
-             for t in request.tools or () if mode in ("auto", "required") or t.function.name == mode]
-    return calls[0] if len(calls) == 1 else {"oneOf": calls}
+                "name": {"const": tool.function.name}, "arguments": {"$ref": f"#/$defs/tool{i}"}}}
+             for i, tool in enumerate(tools)]
+    defs = {f"tool{i}": rebase_refs(tool.function.parameters or {"type": "object"}, f"/$defs/tool{i}")
+            for i, tool in enumerate(tools)}
+    return {**(calls[0] if len(calls) == 1 else {"oneOf": calls}), "$defs": defs}
 
 
-def grammar_text(request: ChatCompletionRequest) -> str | None:
-    """GBNF for this request's tool calls; None when no tool may be called."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    mode = request.tool_mode()
-    if mode is None:
-        return None
-    gbnf = json_schema_to_gbnf(json.dumps(call_schema(request)))
-    if mode != "auto":
-        return gbnf
-    return re.sub(r"^root ::=", "call ::=", gbnf, count=1, flags=re.MULTILINE) + f"\nroot ::= call | text\n{TEXT_RULE}\n"
+def rebase_refs(schema: Any, prefix: str) -> Any:
+    """A copy of `schema` whose local `$ref`s (#/...) point below `prefix` (a JSON pointer)."""
+    if isinstance(schema, dict):
+        return {key: ("#" + prefix + value[1:]) if key == "$ref" and isinstance(value, str) and value.startswith("#")
+                else rebase_refs(value, prefix) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [rebase_refs(value, prefix) for value in schema]
+    return schema
 
 
 def as_text(message: ChatMessage, names: dict[str, str]) -> dict[str, str]:
