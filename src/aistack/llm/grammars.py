@@ -144,16 +144,21 @@ class GrammarHelper:
                 ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
                 line = proc.stdout.readline() if ready else b""
             except (BrokenPipeError, OSError):
-                line = b""
+                ready, line = [proc.stdout], b""
             if line:
                 return json.loads(line)
-            crashed = proc.poll() is not None
+            if ready:  # end of file: the helper died; its exit status follows its pipes closing
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+            returncode = proc.poll()
             self._stop()
-            log.warning("grammar helper %s", "crashed" if crashed else "timed out",
-                        extra={"fields": {"param": source.param, "returncode": proc.returncode}})
-            if not crashed:
+            log.warning("grammar helper %s", "timed out" if returncode is None else "crashed",
+                        extra={"fields": {"param": source.param, "returncode": returncode}})
+            if returncode is None:
                 return {"error": f"building it took longer than {self.timeout:.0f} s", "transient": "yes"}
-            if proc.returncode == -signal.SIGKILL:  # killed from outside (OOM killer, operator), not by the input
+            if returncode == -signal.SIGKILL:  # killed from outside (OOM killer, operator), not by the input
                 return {"error": "the grammar helper was stopped; try again", "transient": "yes"}
             return {"error": "llama.cpp's grammar parser crashed on it"}
 
