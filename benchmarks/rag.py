@@ -39,7 +39,7 @@ from aistack.container import Container  # noqa: E402
 from aistack.evaluation.metrics import mean, percentile, recall, reciprocal_rank  # noqa: E402
 from aistack.evaluation.retrieval import evaluate, load_questions  # noqa: E402
 from aistack.llm.protocol import ChatCompletionRequest  # noqa: E402
-from aistack.rag.retrieve import RetrievalOptions  # noqa: E402
+from aistack.knowledge.retrieve import RetrievalOptions  # noqa: E402
 from aistack.settings.model import Settings  # noqa: E402
 from aistack.vectorstore import Point  # noqa: E402
 
@@ -186,7 +186,7 @@ def ingestion(megabytes: float, shards: int) -> list[str]:
     chunks = {"aistack": 0, "seed": 0, "seed-int8": 0}
     for folder in folders:
         start = time.perf_counter()
-        summary = c.ingestor.ingest_path("bench", folder)
+        summary = c.knowledge.ingestor.ingest_path("bench", folder)
         times["aistack"] += time.perf_counter() - start
         chunks["aistack"] += sum(f.chunks for f in summary.files)
         for name, embedder in embedders.items():
@@ -196,7 +196,7 @@ def ingestion(megabytes: float, shards: int) -> list[str]:
         print(f"{folder.name}: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()), flush=True)
     for folder in folders:
         start = time.perf_counter()
-        c.ingestor.ingest_path("bench", folder)
+        c.knowledge.ingestor.ingest_path("bench", folder)
         times["again"] += time.perf_counter() - start
     rate = {k: chunks[k] / times[k] for k in chunks}
     quality = ingestion_quality(work)
@@ -222,8 +222,8 @@ def ingestion_quality(work: Path) -> list[str]:
     """Both pipelines ingest the development corpus; dense top-5 without threshold on each."""
     c = Container(Settings(home=work / "quality"))
     questions = [q for q in load_questions(DEVSET / "questions.jsonl") if q.relevant]
-    c.ingestor.ingest_path("dev", DEVSET / "corpus")
-    ours = evaluate(c.retriever, questions, RetrievalOptions(collection="dev", retrieval="dense",
+    c.knowledge.ingestor.ingest_path("dev", DEVSET / "corpus")
+    ours = evaluate(c.knowledge.retriever, questions, RetrievalOptions(collection="dev", retrieval="dense",
                                                              score_threshold=-1, score_margin=2))
     seed_collection(c.store.client, "seed-dev", c.embedder.dimension)
     seed_pipeline(DEVSET / "corpus", c.store.client, "seed-dev", c.embedder)
@@ -285,7 +285,7 @@ def embedding(passages: int = 96) -> list[str]:
 
 def quality() -> list[str]:
     c = Container(Settings(home=Path(tempfile.mkdtemp(prefix="rag-quality-"))))
-    c.ingestor.ingest_path("dev", DEVSET / "corpus")
+    c.knowledge.ingestor.ingest_path("dev", DEVSET / "corpus")
     questions = load_questions(DEVSET / "questions.jsonl")
     answerable = sum(1 for q in questions if q.relevant)
     lines = [f"Retrieval quality on the development set (benchmarks/devset: {answerable} questions with the "
@@ -296,7 +296,7 @@ def quality() -> list[str]:
             ("hybrid", "none", None, None), ("dense", "late_interaction", None, None),
             ("hybrid", "late_interaction", None, None)]
     for mode, rerank, threshold, margin in rows:
-        r = evaluate(c.retriever, questions, RetrievalOptions(collection="dev", retrieval=mode, rerank=rerank,
+        r = evaluate(c.knowledge.retriever, questions, RetrievalOptions(collection="dev", retrieval=mode, rerank=rerank,
                                                               score_threshold=threshold, score_margin=margin))
         name = mode + (" + rerank" if rerank != "none" else "")
         lines.append(f"| {name} | {'default' if threshold is None else threshold} | "
@@ -332,7 +332,7 @@ def latency(sizes: list[int], queries: int = 100) -> list[str]:
             times = []
             for n in range(queries):
                 options = RetrievalOptions(collection="scale", retrieval=mode, score_threshold=-1)
-                times.append(c.retriever.retrieve(questions[n % len(questions)], options).milliseconds)
+                times.append(c.knowledge.retriever.retrieve(questions[n % len(questions)], options).milliseconds)
             row += [f"{percentile(times, 50):.1f} ms", f"{percentile(times, 95):.1f} ms"]
         lines.append("| " + " | ".join(row) + " |")
         print(lines[-1], flush=True)
@@ -344,7 +344,7 @@ def latency(sizes: list[int], queries: int = 100) -> list[str]:
 
 def answers(count: int) -> list[str]:
     c = Container(Settings(home=Path(tempfile.mkdtemp(prefix="rag-answer-"))))
-    c.ingestor.ingest_path("dev", DEVSET / "corpus")
+    c.knowledge.ingestor.ingest_path("dev", DEVSET / "corpus")
     questions = [q.question for q in load_questions(DEVSET / "questions.jsonl") if q.relevant][:count]
 
     async def run() -> list[tuple[float, float, float, int]]:
@@ -356,7 +356,7 @@ def answers(count: int) -> list[str]:
                 "stream_options": {"include_usage": True}})
             start = time.perf_counter()
             first, tokens, retrieval_ms = 0.0, 0, 0.0
-            async for chunk in await c.rag.chat_stream(request, RetrievalOptions(collection="dev")):
+            async for chunk in await c.knowledge.pipeline.chat_stream(request, RetrievalOptions(collection="dev")):
                 retrieval_ms = chunk.get("rag", {}).get("retrieval_ms", retrieval_ms)
                 if chunk.get("choices") and chunk["choices"][0]["delta"].get("content") and not first:
                     first = time.perf_counter() - start

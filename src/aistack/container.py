@@ -11,19 +11,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aistack.errors import BackendUnavailable
+from aistack.portal import Portal
 from aistack.settings import Settings
 
 log = logging.getLogger("aistack")
 
 if TYPE_CHECKING:
     from aistack.agents.service import AgentService
+    from aistack.chat.service import ChatService
     from aistack.deploy.bluegreen import Deployer
     from aistack.embeddings import Embedder
-    from aistack.ingest.pipeline import Ingestor
+    from aistack.knowledge.service import KnowledgeService
     from aistack.llm import LLMBackend
     from aistack.observability.metrics import Metrics
-    from aistack.rag.answer import RagService
-    from aistack.rag.retrieve import Retriever
     from aistack.snapshots.service import SnapshotService
     from aistack.tracking.pipelines import PipelineResolver
     from aistack.vectorstore import VectorStore
@@ -33,7 +33,7 @@ class Container:
     def __init__(self, settings: Settings, **overrides: Any):
         self.settings = settings
         self._bindings: dict[str, Any] = dict(overrides)
-        self.loop: asyncio.AbstractEventLoop | None = None  # the loop the LLM backend runs on
+        self.portal: Portal | None = None  # onto the loop the LLM backend runs on
 
     def _get(self, name: str, build: Callable[[], Any]) -> Any:
         if name not in self._bindings:
@@ -73,22 +73,20 @@ class Container:
         return self._get("store", lambda: create_store(self.settings))
 
     @property
-    def retriever(self) -> Retriever:
-        from aistack.rag.retrieve import Retriever
+    def chat(self) -> ChatService:
+        """Chat and completions: plain, with the `rag` extension, or a registered pipeline."""
+        from aistack.chat.service import ChatService
 
-        return self._get("retriever", lambda: Retriever(self.settings, self.embedder, self.store, self.metrics))
-
-    @property
-    def rag(self) -> RagService:
-        from aistack.rag.answer import RagService
-
-        return self._get("rag", lambda: RagService(self.settings, self.retriever, self.llm))
+        return self._get("chat", lambda: ChatService(self.llm, lambda: self.knowledge.pipeline, self.pipelines))
 
     @property
-    def ingestor(self) -> Ingestor:
-        from aistack.ingest.pipeline import Ingestor
+    def knowledge(self) -> KnowledgeService:
+        """Collections, ingest, retrieval and the RAG pipeline; the embedder and the LLM load on
+        first need."""
+        from aistack.knowledge.service import KnowledgeService
 
-        return self._get("ingestor", lambda: Ingestor(self.settings, self.embedder, self.store, self.metrics))
+        return self._get("knowledge", lambda: KnowledgeService(
+            self.settings, self.store, lambda: self.embedder, lambda: self.llm, self.default_model(), self.metrics))
 
     @property
     def pipelines(self) -> PipelineResolver:
@@ -112,18 +110,22 @@ class Container:
 
     @property
     def agents(self) -> AgentService:
-        """Agent runs. Their graphs run in worker threads and reach the LLM on `self.loop`."""
+        """Agent runs. Their graphs run in worker threads and reach the LLM through `self.portal`."""
         from aistack.agents.service import AgentService
 
         def run(coro: Any) -> Any:
-            if self.loop is None:
+            if self.portal is None:
                 raise RuntimeError("the LLM backend has not been started")
-            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+            return self.portal.call(coro)
 
-        return self._get("agents", lambda: AgentService(self.settings, self, run))
+        return self._get("agents", lambda: AgentService(
+            self.settings, lambda: self.llm, run, default_model=self.default_model(),
+            search=lambda query, collection, top_k: self.knowledge.passages(query, collection, top_k),
+            metrics=self.metrics))
 
     async def start_llm(self) -> None:
-        self.loop = asyncio.get_running_loop()
+        if self.portal is None:
+            self.portal = Portal(asyncio.get_running_loop())
         await self.llm.start()
 
     async def start(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -147,3 +148,19 @@ class Forbidden(AistackError):
     status = 403
     type = "permission_error"
     code = "forbidden"
+
+
+def validation_error(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> InvalidRequest:
+    """Malformed JSON and invalid parameters (pydantic's errors), as one 400 naming the first bad
+    field; `prefix` is where the validated part sits in the request."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        detail = next(e for e in errors if e.get("type") == "json_invalid")
+        where = detail.get("ctx", {}).get("error", "")
+        return InvalidRequest(f"We could not parse the JSON body of your request: {where}".rstrip(": "))
+    parts, first_param = [], None
+    for e in errors:
+        loc = [str(p) for p in (*prefix, *e.get("loc", ())) if p != "body"]
+        param = ".".join(loc) or None
+        first_param = first_param or param
+        parts.append(f"{param or 'body'}: {e.get('msg')}")
+    return InvalidRequest("Invalid request: " + "; ".join(parts), param=first_param)

@@ -141,8 +141,8 @@ def test_search_knowledge_base_returns_passages_with_sources(tmp_path: Path) -> 
     (docs / "qdrant.md").write_text("# Qdrant runbook\n\nSnapshots are taken daily and kept for seven days.\n")
     container = Container(Settings(home=tmp_path / "home", agents={"knowledge_collection": "runbooks"}))
     try:
-        container.ingestor.ingest_path("runbooks", docs)
-        context = ToolContext(container.settings, container)
+        container.knowledge.ingestor.ingest_path("runbooks", docs)
+        context = ToolContext(container.settings, container.knowledge.passages)
         ok, text = call(registered(context.settings), "search_knowledge_base", context, query="vLLM KV cache full")
         assert ok, text
         passages = json.loads(text)

@@ -58,8 +58,8 @@ def test_serving_rag_never_imports_torch(tmp_path) -> None:
         f"c = Container(Settings(home={str(tmp_path)!r}))\n"
         "create_app(c)\n"
         "asyncio.run(c.start())\n"
-        "c.ingestor.ingest_path('docs', __import__('pathlib').Path(" + repr(str(tmp_path)) + "))\n"
-        "c.retriever.retrieve('hello', __import__('aistack.rag.retrieve', fromlist=['x']).RetrievalOptions(collection='docs'))\n"
+        "c.knowledge.ingestor.ingest_path('docs', __import__('pathlib').Path(" + repr(str(tmp_path)) + "))\n"
+        "c.knowledge.retriever.retrieve('hello', __import__('aistack.knowledge.retrieve', fromlist=['x']).RetrievalOptions(collection='docs'))\n"
         "asyncio.run(c.close())\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sentence_transformers', 'transformers')))\n"
     )

@@ -122,7 +122,7 @@ def ref_chain(depth: int) -> dict[str, Any]:
     return {"$defs": defs, "$ref": "#/$defs/d0"}
 
 
-@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(schema=SCHEMAS, as_tool=st.booleans())
 @example(schema={"enum": [f"value-{i}" for i in range(5000)]}, as_tool=False)
 @example(schema=ref_chain(300), as_tool=False)

@@ -98,9 +98,11 @@ class Stack:
         self.nginx = ServerProcess(args, self.port, "/health", log=self.settings.home / "nginx.log")
 
     def settle(self, expect: str) -> None:
-        """nginx -s reload signals the master, which starts new workers: wait until they answer."""
-        deadline = time.monotonic() + 10
-        while self.who(1) != {expect: 1} and time.monotonic() < deadline:
+        """nginx -s reload signals the master, which starts new workers and then tells the old ones
+        to stop accepting: wait until 10 answers in a row come from the new configuration (one
+        was not enough under load: an old worker still took a connection after it)."""
+        deadline = time.monotonic() + 20
+        while self.who(10) != {expect: 10} and time.monotonic() < deadline:
             time.sleep(0.1)
 
     def who(self, count: int, **headers: str) -> Counter[str]:

@@ -14,7 +14,7 @@ from corpus import BROKEN, mixed_folder
 from servers import BIN
 
 from aistack.container import Container
-from aistack.rag.retrieve import RetrievalOptions
+from aistack.knowledge.retrieve import RetrievalOptions
 from aistack.settings.model import Settings
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def test_the_default_embedder_is_normalised_minilm(container: Container) -> None
 
 def test_mixed_folder_ingests_good_files_and_reports_broken_ones(container: Container, tmp_path: Path) -> None:
     root = mixed_folder(tmp_path / "docs")
-    summary = container.ingestor.ingest_path("docs", root).as_dict()
+    summary = container.knowledge.ingestor.ingest_path("docs", root).as_dict()
     assert (summary["files"], summary["added"], summary["failed"]) == (7, 3, 4)
     reasons = {Path(r["source"]).name: r["reason"] for r in summary["results"] if r["status"] == "failed"}
     assert set(reasons) == set(BROKEN)
@@ -53,7 +53,7 @@ def test_mixed_folder_ingests_good_files_and_reports_broken_ones(container: Cont
     docs = {d.filename: d for d in container.store.documents("docs")}
     assert set(docs) == {"ports.md", "gpu.txt", "ops.pdf"}
 
-    hits = container.retriever.retrieve("How long are vector database snapshots kept?",
+    hits = container.knowledge.retriever.retrieve("How long are vector database snapshots kept?",
                                         RetrievalOptions(collection="docs")).hits
     assert hits[0].payload["filename"] == "ops.pdf" and hits[0].payload["page"] == 1
     assert {"source", "filename", "page", "chunk_index", "char_count", "content_hash", "ingested_at"} <= set(hits[0].payload)
@@ -61,14 +61,14 @@ def test_mixed_folder_ingests_good_files_and_reports_broken_ones(container: Cont
 
 def test_reingest_adds_nothing_and_a_changed_file_leaves_no_stale_chunks(container: Container, tmp_path: Path) -> None:
     root = mixed_folder(tmp_path / "docs")
-    first = container.ingestor.ingest_path("docs", root).as_dict()
+    first = container.knowledge.ingestor.ingest_path("docs", root).as_dict()
     ids = {p.id for p in container.store.points("docs")}
-    again = container.ingestor.ingest_path("docs", root).as_dict()
+    again = container.knowledge.ingestor.ingest_path("docs", root).as_dict()
     assert (again["unchanged"], again["chunks_added"], again["chunks_removed"]) == (3, 0, 0)
     assert {p.id for p in container.store.points("docs")} == ids
 
     (root / "gpu.txt").write_text("GPU passthrough moved: see the hardware guide. Nothing about IOMMU here.\n")
-    changed = container.ingestor.ingest_path("docs", root).as_dict()
+    changed = container.knowledge.ingestor.ingest_path("docs", root).as_dict()
     assert (changed["updated"], changed["unchanged"], changed["chunks_added"], changed["chunks_removed"]) == (1, 2, 1, 1)
     gpu = [p for p in container.store.points("docs") if p.payload["filename"] == "gpu.txt"]
     assert [p.text for p in gpu] == [(root / "gpu.txt").read_text().strip()]
@@ -76,12 +76,12 @@ def test_reingest_adds_nothing_and_a_changed_file_leaves_no_stale_chunks(contain
 
 
 def test_filters_thresholds_and_hybrid(container: Container, tmp_path: Path) -> None:
-    container.ingestor.ingest_path("docs", mixed_folder(tmp_path / "docs"))
+    container.knowledge.ingestor.ingest_path("docs", mixed_folder(tmp_path / "docs"))
     question = "Which port does Qdrant use for gRPC?"
-    only_txt = container.retriever.retrieve(question, RetrievalOptions(collection="docs", filter={"filename": "gpu.txt"}))
+    only_txt = container.knowledge.retriever.retrieve(question, RetrievalOptions(collection="docs", filter={"filename": "gpu.txt"}))
     assert {h.payload["filename"] for h in only_txt.hits} <= {"gpu.txt"}
-    assert container.retriever.retrieve(question, RetrievalOptions(collection="docs", score_threshold=0.99)).hits == []
-    hybrid = container.retriever.retrieve(question, RetrievalOptions(collection="docs", retrieval="hybrid"))
+    assert container.knowledge.retriever.retrieve(question, RetrievalOptions(collection="docs", score_threshold=0.99)).hits == []
+    hybrid = container.knowledge.retriever.retrieve(question, RetrievalOptions(collection="docs", retrieval="hybrid"))
     assert hybrid.hits[0].payload["filename"] == "ports.md" and hybrid.retrieval == "hybrid"
 
 

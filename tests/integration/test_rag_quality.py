@@ -10,7 +10,7 @@ import pytest
 from aistack.container import Container
 from aistack.errors import InvalidRequest
 from aistack.evaluation.retrieval import evaluate, load_questions
-from aistack.rag.retrieve import RetrievalOptions
+from aistack.knowledge.retrieve import RetrievalOptions
 from aistack.settings.model import Settings
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ DEVSET = Path(__file__).parents[2] / "benchmarks" / "devset"
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory):
     c = Container(Settings(home=tmp_path_factory.mktemp("devset")))
-    c.ingestor.ingest_path("dev", DEVSET / "corpus")
+    c.knowledge.ingestor.ingest_path("dev", DEVSET / "corpus")
     yield c, load_questions(DEVSET / "questions.jsonl")
     c.store.close()
 
@@ -34,14 +34,14 @@ def test_devset_has_thirty_questions_or_more(dev) -> None:
 
 def test_defaults_meet_the_seed_precision_target(dev) -> None:
     c, questions = dev
-    report = evaluate(c.retriever, questions, RetrievalOptions(collection="dev"))
+    report = evaluate(c.knowledge.retriever, questions, RetrievalOptions(collection="dev"))
     assert report["precision@5"] > 0.75 and report["recall@5"] >= 0.95
     assert report["off_topic_refused"] == 1.0
 
 
 def test_hybrid_and_reranking_improve_the_ranking(dev) -> None:
     c, questions = dev
-    mrr = {(mode, rerank): evaluate(c.retriever, questions, RetrievalOptions(
+    mrr = {(mode, rerank): evaluate(c.knowledge.retriever, questions, RetrievalOptions(
         collection="dev", retrieval=mode, rerank=rerank))["mrr"]
         for mode in ("dense", "hybrid") for rerank in ("none", "late_interaction")}
     assert mrr[("hybrid", "none")] > mrr[("dense", "none")]
@@ -51,8 +51,8 @@ def test_hybrid_and_reranking_improve_the_ranking(dev) -> None:
 def test_margin_trims_weak_hits(dev) -> None:
     c, _ = dev
     question = "Which port does Qdrant use for gRPC?"
-    loose = c.retriever.retrieve(question, RetrievalOptions(collection="dev", score_margin=2)).hits
-    tight = c.retriever.retrieve(question, RetrievalOptions(collection="dev", score_margin=0.05)).hits
+    loose = c.knowledge.retriever.retrieve(question, RetrievalOptions(collection="dev", score_margin=2)).hits
+    tight = c.knowledge.retriever.retrieve(question, RetrievalOptions(collection="dev", score_margin=0.05)).hits
     assert len(tight) < len(loose) and all(h.score >= tight[0].score - 0.05 for h in tight)
 
 
@@ -65,7 +65,7 @@ def test_reranking_needs_token_embeddings(dev) -> None:
         def embed_query(self, text: str):
             return c.embedder.embed_query(text)
 
-    from aistack.rag.retrieve import Retriever
+    from aistack.knowledge.retrieve import Retriever
 
     retriever = Retriever(c.settings, PooledOnly(), c.store)
     with pytest.raises(InvalidRequest, match="late_interaction reranking needs token embeddings"):

@@ -63,7 +63,7 @@ def test_restore_brings_back_exactly_the_same_points(backend: str, s3: ServerPro
               "vectorstore": {"backend": backend, "chroma": {"url": chroma.url}}}
     c = Container(Settings.model_validate(config))
     try:
-        c.ingestor.ingest_path(f"kb-{backend}", mixed_folder(tmp_path / "docs"))
+        c.knowledge.ingestor.ingest_path(f"kb-{backend}", mixed_folder(tmp_path / "docs"))
         before = exact(c.store.points(f"kb-{backend}"))
         snap = c.snapshots.create(f"kb-{backend}")
         assert snap.kind == "aistack" and snap.size > 0

@@ -69,14 +69,14 @@ def test_hybrid_retrieval_works_on_chroma_too(chroma_server: ServerProcess, tmp_
     from corpus import mixed_folder
 
     from aistack.container import Container
-    from aistack.rag.retrieve import RetrievalOptions
+    from aistack.knowledge.retrieve import RetrievalOptions
 
     settings = Settings.model_validate({"home": str(tmp_path), "vectorstore": {
         "backend": "chroma", "chroma": {"url": chroma_server.url}}})
     c = Container(settings)
-    c.ingestor.ingest_path("hybrid-chroma", mixed_folder(tmp_path / "docs"))
+    c.knowledge.ingestor.ingest_path("hybrid-chroma", mixed_folder(tmp_path / "docs"))
     try:
-        result = c.retriever.retrieve("Which port does Qdrant use for gRPC?", RetrievalOptions(collection="hybrid-chroma"))
+        result = c.knowledge.retriever.retrieve("Which port does Qdrant use for gRPC?", RetrievalOptions(collection="hybrid-chroma"))
         assert result.retrieval == "hybrid" and result.hits[0].payload["filename"] == "ports.md"
     finally:
         c.store.delete_collection("hybrid-chroma")

@@ -11,7 +11,7 @@ from aistack.evaluation.metrics import (
     recall,
     reciprocal_rank,
 )
-from aistack.rag.retrieve import fuse
+from aistack.knowledge.retrieve import fuse
 from aistack.vectorstore import Hit
 
 pytestmark = pytest.mark.unit

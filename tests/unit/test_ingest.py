@@ -7,9 +7,9 @@ from corpus import BROKEN, PDF_PAGES, mixed_folder, write_pdf
 
 from aistack.embeddings import bm25
 from aistack.errors import Forbidden, InvalidRequest
-from aistack.ingest.chunking import chunk_document, point_id, splitter
-from aistack.ingest.loaders import LoadError, discover, load_bytes, load_file
-from aistack.ingest.sources import allowed_files, text_document, upload_label
+from aistack.knowledge.chunking import chunk_document, point_id, splitter
+from aistack.knowledge.loaders import LoadError, discover, load_bytes, load_file
+from aistack.knowledge.sources import allowed_files, text_document, upload_label
 from aistack.settings.data import IngestSettings
 
 pytestmark = pytest.mark.unit

@@ -122,13 +122,11 @@ def search_knowledge_base(query: Annotated[str, Field(min_length=1, max_length=3
                                                       description="What to look up in the runbooks and docs")],
                           context: ToolContext) -> list[dict[str, Any]]:
     """Search the team's documents (runbooks, docs) and return the best passages with their sources."""
-    from aistack.rag.retrieve import RetrievalOptions, source_of
-
-    if context.container is None:
+    if context.search is None:
         raise ToolError("the knowledge base is not available here")
     config = context.settings.agents
-    options = RetrievalOptions(collection=config.knowledge_collection, top_k=config.knowledge_top_k)
-    found = context.container.retriever.retrieve(query, options)
-    if not found.hits:
-        return [{"note": f"nothing relevant in collection '{found.collection}'"}]
-    return [{**{k: v for k, v in source_of(hit).items() if v is not None}, "text": hit.text[:600]} for hit in found.hits]
+    collection = config.knowledge_collection
+    found = context.search(query, collection, config.knowledge_top_k)
+    if not found:
+        return [{"note": f"nothing relevant in collection '{collection}'"}]
+    return [{**passage, "text": passage["text"][:600]} for passage in found]

@@ -11,8 +11,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
@@ -21,10 +21,14 @@ from aistack.agents.checkpoints import open_checkpoints
 from aistack.agents.graph import AgentSpec, calls_of, create_agent_graph
 from aistack.agents.model import AgentModel, GatewayModel, Runner, SeamModel
 from aistack.agents.supervisor import delegate_tool, handoff_tool
-from aistack.agents.tools import AgentTool, ToolContext, registered
+from aistack.agents.tools import AgentTool, Search, ToolContext, registered
 from aistack.errors import Conflict, InvalidRequest, NotFound
 from aistack.settings import Settings
 from aistack.settings.agents import AgentDefinition
+
+if TYPE_CHECKING:
+    from aistack.llm.base import LLMBackend
+    from aistack.observability.metrics import Metrics
 
 THREAD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Event = dict[str, Any]
@@ -43,9 +47,14 @@ def step_of(message: AnyMessage) -> Event:
 
 
 class AgentService:
-    def __init__(self, settings: Settings, container: Any = None, run: Runner | None = None,
-                 model: AgentModel | None = None):
-        self.settings, self.container, self.run = settings, container, run
+    """`llm` and `run` (its portal) reach the model in process; `search` backs the knowledge tool;
+    `metrics` counts runs and tool calls. Each is optional: a test gives only what it needs."""
+
+    def __init__(self, settings: Settings, llm: Callable[[], LLMBackend] | None = None, run: Runner | None = None,
+                 model: AgentModel | None = None, default_model: str | None = None,
+                 search: Search | None = None, metrics: Metrics | None = None):
+        self.settings, self.llm, self.run = settings, llm, run
+        self.default_model, self.search, self.metrics = default_model, search, metrics
         self.tools = registered(settings)
         self.checkpoints = open_checkpoints(settings)
         self._model = model
@@ -68,14 +77,16 @@ class AgentService:
     def model(self) -> AgentModel:
         if self._model is None:
             config = self.settings.agents
-            name = config.model or (self.container.default_model() if self.container else None)
+            name = config.model or self.default_model
             if not name:
                 raise InvalidRequest("no model for the agents: set agents.model or llm.default_model")
             if config.llm_url:
                 key = config.llm_api_key.get_secret_value() if config.llm_api_key else None
                 self._model = GatewayModel(config.llm_url, key, name, config.max_tokens, config.temperature)
             else:
-                self._model = SeamModel(self.container.llm, name, self.run, config.max_tokens, config.temperature)
+                if self.llm is None or self.run is None:
+                    raise InvalidRequest("no model for the agents here: set agents.llm_url to a gateway")
+                self._model = SeamModel(self.llm(), name, self.run, config.max_tokens, config.temperature)
         return self._model
 
     def tools_of(self, name: str) -> dict[str, AgentTool]:
@@ -96,7 +107,7 @@ class AgentService:
         if name not in self._graphs:
             config = self.settings.agents
             spec = AgentSpec(name, self.definition(name), self.model(), self.tools_of(name),
-                             ToolContext(self.settings, self.container, self), config.tool_timeout, config.max_tool_output)
+                             ToolContext(self.settings, self.search, self), config.tool_timeout, config.max_tool_output)
             self._graphs[name] = create_agent_graph(spec, self.checkpoints.saver)
         return self._graphs[name]
 
@@ -174,9 +185,9 @@ class AgentService:
 
     def _count(self, event: Event) -> None:
         """agent_runs_total and agent_tool_calls_total, when the service has the gateway's metrics."""
-        if self.container is None:
+        metrics = self.metrics
+        if metrics is None:
             return
-        metrics = self.container.metrics
         if event["type"] == "tool_result":
             text = event["content"]
             result = ("ok" if event["ok"] else "rejected" if "rejected by" in text

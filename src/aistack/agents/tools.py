@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError, create_model
 
 if TYPE_CHECKING:
-    from aistack.container import Container
     from aistack.settings import Settings
+
+# The knowledge base as tools see it: (query, collection, top_k) -> passages with their sources
+Search = Callable[[str, str, int], list[dict[str, Any]]]
 
 
 class ToolError(Exception):
@@ -36,11 +38,11 @@ class ToolError(Exception):
 
 @dataclass
 class ToolContext:
-    """What tools may use: the settings, the services (knowledge base), the agent service (a
-    supervisor's delegations) and the call being run."""
+    """What tools may use: the settings, the knowledge base, the agent service (a supervisor's
+    delegations) and the call being run."""
 
     settings: Settings
-    container: Container | None = None
+    search: Search | None = None
     agents: Any = None
     thread_id: str | None = None
     call_id: str | None = None

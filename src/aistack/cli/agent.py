@@ -19,7 +19,7 @@ JSON = typer.Option(False, "--json", help="Machine-readable output: one JSON eve
 
 
 def runs(url: str | None, local: bool = False) -> Any:
-    from aistack.agents.client import LocalRuns, RemoteRuns
+    from aistack.client.agents import LocalRuns, RemoteRuns
     from aistack.container import Container
 
     config = settings()
@@ -34,7 +34,7 @@ def runs(url: str | None, local: bool = False) -> Any:
 
 def guarded(work: Callable[[Any], Any], url: str | None, local: bool = False) -> Any:
     """Run work(client) with every known failure printed as one line."""
-    from aistack.client import ClientError
+    from aistack.client.http import ClientError
     from aistack.errors import AistackError
     from aistack.registry import MissingDependency
 

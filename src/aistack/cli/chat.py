@@ -7,7 +7,8 @@ from typing import Any
 import typer
 
 from aistack.cli.common import chat_client, console, fail, settings
-from aistack.client import ChatClient, ClientError
+from aistack.client.chat import ChatClient
+from aistack.client.http import ClientError
 from aistack.container import Container
 
 URL_HELP = "A running gateway, e.g. http://127.0.0.1:8000. Default: client.url, else in process."

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import typer
 from rich.console import Console
 
-from aistack.client import ChatClient, ClientError, GatewayClient, InProcessClient
+from aistack.client.chat import ChatClient, GatewayClient, InProcessClient
+from aistack.client.http import ClientError
 from aistack.container import Container
 from aistack.llm.registry import MissingDependency, UnknownBackend
 from aistack.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
+C = TypeVar("C", bound="Closable")
 console = Console()
 errors = Console(stderr=True)
 
@@ -51,3 +53,17 @@ def client_for(url: str | None, remote: Callable[[str, str | None], T], local: C
 
 def chat_client(url: str | None) -> ChatClient:
     return client_for(url, GatewayClient, InProcessClient)
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def using(client: C, action: Callable[[C], T]) -> T:
+    """The action's result on the client, which is closed after; a ClientError ends the command."""
+    try:
+        return action(client)
+    except ClientError as exc:
+        fail(str(exc))
+    finally:
+        client.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from rich.table import Table
 
 from aistack.cli.common import console, errors, fail, print_json, settings
 from aistack.container import Container
+from aistack.portal import Portal
 from aistack.errors import AistackError
 from aistack.registry import MissingDependency
 from aistack.settings import Settings
@@ -55,25 +55,25 @@ def load(dataset: Path) -> Any:
 
 
 @contextmanager
-def session(config: Settings, answers: bool) -> Iterator[tuple[Container, asyncio.Runner]]:
+def session(config: Settings, answers: bool) -> Iterator[tuple[Container, Portal]]:
     """One container (and one loaded model) for every configuration of the command."""
     container = Container(config)
-    runner = asyncio.Runner()
+    portal = Portal()
     try:
         if answers:
-            guarded(lambda: runner.run(container.llm.start()))
-        yield container, runner
+            guarded(lambda: portal.call(container.llm.start()))
+        yield container, portal
     finally:
-        runner.run(container.close())
-        runner.close()
+        portal.call(container.close())
+        portal.close()
 
 
-def evaluate(container: Container, runner: asyncio.Runner, dataset: Any, config: Any, progress: Progress) -> Any:
+def evaluate(container: Container, portal: Portal, dataset: Any, config: Any, progress: Progress) -> Any:
     from aistack.evaluation.runner import Evaluator
 
     task = progress.add_task(f"{config.collection} top_k={config.top_k}", total=len(dataset.questions))
-    evaluator = Evaluator(container, config)
-    return guarded(lambda: runner.run(evaluator.run(dataset, lambda _: progress.advance(task))))
+    evaluator = guarded(lambda: Evaluator(container.settings, container.knowledge, container.llm, config))
+    return guarded(lambda: portal.call(evaluator.run(dataset, lambda _: progress.advance(task))))
 
 
 def progress_bar() -> Progress:
@@ -119,8 +119,8 @@ def run(
                         chunk_size=chunk_size, chunk_overlap=chunk_overlap, temperature=temperature,
                         max_tokens=max_tokens, answers=answers, judge=judge, judge_model=judge_model)
     tracking = guarded(lambda: Tracking(loaded))
-    with session(loaded, config.answers) as (container, runner), progress_bar() as progress:
-        report = evaluate(container, runner, found, config, progress)
+    with session(loaded, config.answers) as (container, portal), progress_bar() as progress:
+        report = evaluate(container, portal, found, config, progress)
     run_id = guarded(lambda: tracking.log(report, dataset=str(dataset)))
     version = guarded(lambda: tracking.register(run_id, alias)) if alias else None
     if json:
@@ -178,12 +178,12 @@ def sweep(
                           answers=answers, judge=judge, judge_model=judge_model) for c, o, k, r in grid]
     tracking = guarded(lambda: Tracking(loaded))
     results = []
-    with session(loaded, answers) as (container, runner), progress_bar() as progress:
+    with session(loaded, answers) as (container, portal), progress_bar() as progress:
         overall = progress.add_task("sweep", total=len(configs))
         with tracking.parent_run(f"sweep {dataset.stem}") as parent:
             tracking.mlflow.log_params({"grid_size": len(configs), "dataset": str(dataset)})
             for config in configs:
-                report = evaluate(container, runner, found, config, progress)
+                report = evaluate(container, portal, found, config, progress)
                 name = f"chunk {config.chunk_size}/{config.chunk_overlap} top_k {config.top_k} {config.retrieval}"
                 run_id = guarded(lambda: tracking.log(report, run_name=name, nested=True, dataset=str(dataset)))
                 results.append({"run_id": run_id, "config": config.model_dump(), "metrics": report.metrics})

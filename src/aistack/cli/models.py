@@ -15,7 +15,7 @@ from rich.progress import (
 
 from aistack.cli.chat import URL_HELP
 from aistack.cli.common import chat_client, console, fail, print_json, settings
-from aistack.client import ClientError
+from aistack.client.http import ClientError
 
 app = typer.Typer(help="The models served, and Ollama pulls.", invoke_without_command=True)
 

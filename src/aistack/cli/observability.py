@@ -8,7 +8,7 @@ import typer
 from rich.table import Column, Table
 
 from aistack.cli.common import console, fail, print_json, settings
-from aistack.client import ClientError
+from aistack.client.http import ClientError
 
 app = typer.Typer(help="Prometheus, Alertmanager and Grafana for aistack.", no_args_is_help=True)
 

@@ -3,6 +3,7 @@ configured (--url or client.url), in this process otherwise."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from aistack.cli.common import client_for, console, fail, print_json, settings
-from aistack.client import ClientError
-from aistack.rag.client import (
-    GatewayRagClient,
-    InProcessRagClient,
-    RagClient,
+from aistack.cli.common import client_for, console, fail, print_json, settings, using
+from aistack.client.http import ClientError
+from aistack.client.knowledge import (
+    GatewayKnowledge,
+    KnowledgeClient,
+    LocalKnowledge,
     files_to_ingest,
 )
-from aistack.rag.retrieve import RetrievalOptions
+from aistack.knowledge.ingest import FileResult, IngestSummary
+from aistack.knowledge.retrieve import RetrievalOptions
 
 URL = typer.Option(None, "--url", help="A running gateway. Default: client.url, else in process.")
 COLLECTION = typer.Option(None, "--collection", "-c", help="Collection. Default: rag.default_collection.")
@@ -33,8 +35,8 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 collections_app = typer.Typer(help="List, create and delete collections.", invoke_without_command=True)
 
 
-def rag_client(url: str | None) -> RagClient:
-    return client_for(url, GatewayRagClient, InProcessRagClient)
+def rag_client(url: str | None) -> KnowledgeClient:
+    return client_for(url, GatewayKnowledge, LocalKnowledge)
 
 
 def _collection(name: str | None) -> str:
@@ -68,6 +70,7 @@ def ingest(
             detail = result["reason"] if result["status"] == "failed" else f"{result['chunks']} chunks"
             console.print(f"{result['status']} {result['source']} ({detail})", highlight=False, markup=False)
 
+    started = time.perf_counter()
     try:
         with Progress(*columns, console=console, disable=json or lines) as bar:
             task = bar.add_task(f"ingesting into {name}", total=len(files))
@@ -76,7 +79,7 @@ def ingest(
         fail(str(exc))
     finally:
         client.close()
-    summary = summarise(name, results)
+    summary = summarise(name, results, time.perf_counter() - started)
     if json:
         print_json(summary)
     else:
@@ -85,11 +88,9 @@ def ingest(
         raise typer.Exit(1)
 
 
-def summarise(collection: str, results: list[dict[str, Any]]) -> dict[str, Any]:
-    count = {s: sum(1 for r in results if r["status"] == s) for s in ("added", "updated", "unchanged", "failed")}
-    return {"collection": collection, "files": len(results), **count,
-            "chunks_added": sum(r["added"] for r in results), "chunks_removed": sum(r["removed"] for r in results),
-            "results": results}
+def summarise(collection: str, results: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """The ingest summary the API gives, for the per-file results the client collected."""
+    return IngestSummary(collection, [FileResult(**r) for r in results], seconds).as_dict()
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -188,13 +189,7 @@ def delete_collection(name: str, url: str = URL) -> None:
 
 
 def with_client(url: str | None, action: Any) -> Any:
-    client = rag_client(url)
-    try:
-        return action(client)
-    except ClientError as exc:
-        fail(str(exc))
-    finally:
-        client.close()
+    return using(rag_client(url), action)
 
 
 def documents(
@@ -206,9 +201,7 @@ def documents(
     """List the documents of a collection, or delete one."""
     name = _collection(collection)
     if delete:
-        removed = with_client(url, lambda c: c.delete_document(name, delete))
-        if not removed:
-            fail(f"no document with source '{delete}' in collection '{name}'")
+        removed = with_client(url, lambda c: c.delete_document(name, delete))  # none: the service's 400
         console.print(f"deleted {delete} ({removed} chunks)")
         return
     docs = with_client(url, lambda c: c.documents(name))

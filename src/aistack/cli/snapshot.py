@@ -7,10 +7,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from aistack.cli.common import console, print_json
-from aistack.cli.rag import JSON, URL, with_client
+from aistack.cli.common import client_for, console, print_json, using
+from aistack.cli.rag import JSON, URL
+from aistack.client.snapshots import GatewaySnapshots, LocalSnapshots
 
 app = typer.Typer(help="Back up collections to S3-compatible storage and restore them.", no_args_is_help=True)
+
+
+def with_snapshots(url: str | None, action: Any) -> Any:
+    return using(client_for(url, GatewaySnapshots, LocalSnapshots), action)
 
 
 def _table(snapshots: list[dict[str, Any]]) -> None:
@@ -27,14 +32,14 @@ def create(
     json: bool = JSON,
 ) -> None:
     """Snapshot one collection, or all (what the nightly job runs)."""
-    made = with_client(url, lambda c: c.snapshot_create(collection))
+    made = with_snapshots(url, lambda c: c.create(collection))
     print_json(made) if json else _table(made)
 
 
 @app.command("list")
 def list_(collection: str = typer.Option(None, "--collection", "-c"), url: str = URL, json: bool = JSON) -> None:
     """List snapshots, oldest first."""
-    found = with_client(url, lambda c: c.snapshot_list(collection))
+    found = with_snapshots(url, lambda c: c.list(collection))
     print_json(found) if json else _table(found)
 
 
@@ -45,7 +50,7 @@ def restore(
     url: str = URL,
 ) -> None:
     """Replace a collection with a snapshot's points."""
-    result = with_client(url, lambda c: c.snapshot_restore(key, collection))
+    result = with_snapshots(url, lambda c: c.restore(key, collection))
     console.print(f"restored {result['points']} points into {result['collection']}")
 
 
@@ -56,7 +61,7 @@ def prune(
     json: bool = JSON,
 ) -> None:
     """Delete snapshots beyond snapshots.keep_daily (7) and keep_weekly (4), per collection."""
-    result = with_client(url, lambda c: c.snapshot_prune(dry_run))
+    result = with_snapshots(url, lambda c: c.prune(dry_run))
     if json:
         print_json(result)
         return

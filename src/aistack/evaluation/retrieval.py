@@ -14,7 +14,7 @@ from aistack.evaluation.metrics import (
     recall,
     reciprocal_rank,
 )
-from aistack.rag.retrieve import RetrievalOptions, Retriever
+from aistack.knowledge.retrieve import RetrievalOptions, Retriever
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:

@@ -19,12 +19,13 @@ from aistack.evaluation import metrics as m
 from aistack.evaluation.dataset import Dataset, EvalQuestion
 from aistack.evaluation.faithfulness import lexical_faithfulness
 from aistack.evaluation.judge import Judge
-from aistack.llm.protocol import ChatCompletionRequest
-from aistack.rag.retrieve import RetrievalOptions
+from aistack.knowledge.pipeline import Question
+from aistack.knowledge.retrieve import RetrievalOptions
 
 if TYPE_CHECKING:
-    from aistack.container import Container
-    from aistack.ingest.pipeline import IngestSummary
+    from aistack.knowledge.ingest import IngestSummary
+    from aistack.knowledge.service import KnowledgeService
+    from aistack.llm.base import LLMBackend
     from aistack.settings import Settings
 
 
@@ -55,6 +56,10 @@ class PipelineConfig(BaseModel):
     def options(self) -> RetrievalOptions:
         return RetrievalOptions(collection=self.collection, top_k=self.top_k, retrieval=self.retrieval,
                                 rerank=self.rerank, score_threshold=self.score_threshold)
+
+    def question(self, text: str, seed: int | None = None) -> Question:
+        """A question answered with this configuration's model, temperature and max_tokens."""
+        return Question(text, self.llm_model, self.temperature, self.max_tokens, seed)
 
 
 def embedder_name(settings: Settings) -> str:
@@ -156,29 +161,22 @@ def summarise(rows: list[QuestionResult], config: PipelineConfig, settings: Sett
 
 
 class Evaluator:
-    def __init__(self, container: Container, config: PipelineConfig):
-        self.container = container
-        self.config = config
-        self.settings = container.settings
+    def __init__(self, settings: Settings, knowledge: KnowledgeService, llm: LLMBackend, config: PipelineConfig):
+        self.settings, self.knowledge, self.llm, self.config = settings, knowledge, llm, config
         judge_model = config.judge_model or config.llm_model
-        self.judge = Judge(container.llm, judge_model, self.settings.eval) if config.judge == "llm" else None
+        self.judge = Judge(llm, judge_model, settings.eval) if config.judge == "llm" else None
 
     def ingest(self) -> IngestSummary | None:
         """Ingest the corpus into the collection with this configuration's chunking (unchanged
         files are skipped, so a second run costs little)."""
         if not self.config.corpus:
             return None
-        from aistack.ingest.pipeline import Ingestor
-
-        ingest = self.settings.ingest.model_copy(
-            update={"chunk_size": self.config.chunk_size, "chunk_overlap": self.config.chunk_overlap})
-        settings = self.settings.model_copy(update={"ingest": ingest})
-        ingestor = Ingestor(settings, self.container.embedder, self.container.store, self.container.metrics)
+        ingestor = self.knowledge.ingestor_for(chunk_size=self.config.chunk_size, chunk_overlap=self.config.chunk_overlap)
         return ingestor.ingest_path(self.config.collection, Path(self.config.corpus))
 
     async def run(self, dataset: Dataset, progress: Callable[[QuestionResult], None] | None = None) -> EvalReport:
         summary = self.ingest()
-        self.container.embedder.embed_query("warm-up")  # model loading is not a question's latency
+        self.knowledge.retriever.embedder.embed_query("warm-up")  # model loading is not a question's latency
         rows = []
         for question in dataset.questions:
             rows.append(await self.one(question))
@@ -189,7 +187,7 @@ class Evaluator:
 
     async def one(self, q: EvalQuestion) -> QuestionResult:
         started = time.perf_counter()
-        retrieval = self.container.retriever.retrieve(q.question, self.config.options())
+        retrieval = self.knowledge.retriever.retrieve(q.question, self.config.options())
         ranked = [h.payload.get("filename", "") for h in retrieval.hits]
         row = QuestionResult(q.question, q.relevant_sources, ranked, off_topic=not q.relevant_sources,
                              retrieval_ms=retrieval.milliseconds)
@@ -208,17 +206,15 @@ class Evaluator:
         return row
 
     async def _answer(self, q: EvalQuestion, retrieval: Any, row: QuestionResult) -> list[str]:
-        """Answer as the RAG service would; returns the context passages the LLM saw."""
-        rag = self.container.rag
-        request = ChatCompletionRequest.model_validate({
-            "model": self.config.llm_model, "messages": [{"role": "user", "content": q.question}],
-            "temperature": self.config.temperature, "max_tokens": self.config.max_tokens, "seed": 0})
+        """Answer as the RAG pipeline does; returns the context passages the LLM saw."""
+        rag = self.knowledge.pipeline
+        request = rag.request(self.config.question(q.question, seed=0))
         body, used = rag.request_for(request, retrieval)
         if body is None:
             row.answer = rag.no_context_answer(retrieval)
             return []
         started = time.perf_counter()
-        result = await self.container.llm.chat(body)
+        result = await self.llm.chat(body)
         row.generation_ms = (time.perf_counter() - started) * 1000
         row.answer = result["choices"][0]["message"]["content"] or ""
         contexts = [h.text for h in used]

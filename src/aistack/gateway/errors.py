@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from aistack.errors import AistackError, InvalidRequest
+from aistack.errors import AistackError, validation_error
 from aistack.gateway.responses import JSONResponse
 
 log = logging.getLogger("aistack.gateway")
@@ -19,21 +18,6 @@ STATUS_TYPES = {401: "authentication_error", 404: "invalid_request_error", 405: 
 
 def error_response(error: AistackError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
-
-
-def validation_error(errors: Sequence[Any]) -> InvalidRequest:
-    """Malformed JSON and invalid parameters, as one 400 naming the first bad field."""
-    if any(e.get("type") == "json_invalid" for e in errors):
-        detail = next(e for e in errors if e.get("type") == "json_invalid")
-        where = detail.get("ctx", {}).get("error", "")
-        return InvalidRequest(f"We could not parse the JSON body of your request: {where}".rstrip(": "))
-    parts, first_param = [], None
-    for e in errors:
-        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
-        param = ".".join(loc) or None
-        first_param = first_param or param
-        parts.append(f"{param or 'body'}: {e.get('msg')}")
-    return InvalidRequest("Invalid request: " + "; ".join(parts), param=first_param)
 
 
 def install_error_handlers(app: FastAPI) -> None:

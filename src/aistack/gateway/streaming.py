@@ -35,6 +35,8 @@ async def sse_response(
     except BaseException:
         await chunks.aclose()
         raise
+    if first is not None and first.get("model"):
+        access.setdefault("model", first["model"])  # the model that answers, when the route chose it
 
     async def body() -> AsyncIterator[bytes]:
         finished = False

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from aistack.client import ClientError
+from aistack.client.http import ClientError
 
 
 def bucket_quantile(q: float, buckets: dict[float, float]) -> float | None:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aistack.errors import BackendUnavailable, InvalidRequest, NotFound
-from aistack.rag.collections import check_name
+from aistack.knowledge.collections import check_name
 from aistack.settings import Settings
 from aistack.snapshots import archive
 from aistack.snapshots.retention import to_keep

@@ -4,7 +4,6 @@ aistack settings of the process that loads it (its data home, its LLM backend)."
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import mlflow.models
@@ -17,37 +16,30 @@ class RagPipelineModel(mlflow.pyfunc.PythonModel):
 
         self.config = PipelineConfig.model_validate(context.model_config)
         self._container: Any = None
-        self._loop: asyncio.Runner | None = None
+        self._portal: Any = None
 
     def _start(self) -> Any:
         if self._container is None:
             from aistack.container import Container
+            from aistack.portal import Portal
             from aistack.settings import load_settings
 
-            self._loop = asyncio.Runner()
+            self._portal = Portal()
             self._container = Container(load_settings())
-            self._loop.run(self._container.start())
+            self._portal.call(self._container.start())
         return self._container
 
     def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
         """Questions -> answers (MLflow turns a one-column DataFrame into the list)."""
-        from aistack.llm.protocol import ChatCompletionRequest
-
-        questions = [str(q) for q in model_input]
-        container = self._start()
-        answers = []
-        for question in questions:
-            request = ChatCompletionRequest.model_validate({
-                "model": self.config.llm_model, "messages": [{"role": "user", "content": question}],
-                "temperature": self.config.temperature, "max_tokens": self.config.max_tokens})
-            result = self._loop.run(container.rag.chat(request, self.config.options()))
-            answers.append(result["choices"][0]["message"]["content"])
-        return answers
+        knowledge = self._start().knowledge
+        options = self.config.options()
+        return [self._portal.call(knowledge.answer(self.config.question(str(q)), options))["choices"][0]["message"]["content"]
+                for q in model_input]
 
     def close(self) -> None:
-        if self._container is not None and self._loop is not None:
-            self._loop.run(self._container.close())
-            self._loop.close()
+        if self._container is not None:
+            self._portal.call(self._container.close())
+            self._portal.close()
             self._container = None
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import anyio
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
 
-from aistack.errors import InvalidRequest, ModelNotFound
-from aistack.gateway.errors import validation_error
+from aistack.chat.service import ChatService
+from aistack.errors import InvalidRequest, validation_error
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.streaming import sse_response
@@ -20,7 +19,6 @@ from aistack.llm.protocol import (
     SamplingParams,
     StreamOptions,
 )
-from aistack.rag.retrieve import RetrievalOptions
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 Body = TypeVar("Body", bound=BaseModel)
@@ -40,11 +38,13 @@ async def parse(http: Request, model: type[Body]) -> Body:
         raise validation_error(exc.errors()) from None
 
 
-def _llm(request: Request) -> Any:
-    return request.app.state.container.llm
+def _chat(http: Request) -> ChatService:
+    return http.app.state.container.chat
 
 
 def _start(http: Request, body: SamplingParams) -> tuple[dict[str, Any], bool]:
+    """The access log entry, and whether the client asked for usage: streams always ask the
+    backend for it, so the log has exact tokens."""
     access = request_log(http.scope)
     access["model"] = body.model
     access["stream"] = body.stream
@@ -61,71 +61,29 @@ def _finish(access: dict[str, Any], result: dict[str, Any]) -> JSONResponse:
     return JSONResponse(result)
 
 
-async def _generate(http: Request, kind: type[SamplingParams]) -> Any:
-    body = await parse(http, kind)
-    access, wants_usage = _start(http, body)
-    llm = _llm(http)
-    chat = kind is ChatCompletionRequest
-    rag = rag_options(body) if chat else None
-    if chat and (alias := http.app.state.container.pipelines.alias_in(body.model)):
-        rag = await registered_pipeline(http, body, alias, rag)
-    if rag is not None:
-        service = http.app.state.container.rag
-        access["rag_collection"] = rag.collection
-        if body.stream:
-            return await sse_response(await service.chat_stream(body, rag), access, wants_usage)
-        return _finish(access, await service.chat(body, rag))
-    if body.stream:
-        chunks = llm.chat_stream(body) if chat else llm.complete_stream(body)
-        return await sse_response(chunks, access, wants_usage)
-    return _finish(access, await (llm.chat(body) if chat else llm.complete(body)))
-
-
-async def registered_pipeline(http: Request, body: Any, alias: str, rag: RetrievalOptions | None) -> RetrievalOptions:
-    """`model: rag-pipeline@champion`: the registered configuration answers (the request's own
-    temperature, max_tokens and `rag` options still win)."""
-    config = await anyio.to_thread.run_sync(http.app.state.container.pipelines.resolve, alias)
-    body.model = config.llm_model
-    body.temperature = config.temperature if body.temperature is None else body.temperature
-    body.max_tokens = body.max_tokens or (None if body.max_completion_tokens else config.max_tokens)
-    request_log(http.scope)["pipeline"] = f"{alias}:{config.collection}"
-    return rag or config.options()
-
-
-def rag_options(body: SamplingParams) -> RetrievalOptions | None:
-    """The `rag` extension of chat completions (`extra_body={"rag": {"collection": ...}}` in the
-    OpenAI SDK): true, or retrieval options. It is taken out so no upstream ever sees it."""
-    extra = body.model_extra or {}
-    if "rag" not in extra:
-        return None
-    value = extra.pop("rag")
-    if value is False or value is None:
-        return None
-    try:
-        return RetrievalOptions() if value is True else RetrievalOptions.model_validate(value)
-    except ValidationError as exc:
-        raise validation_error([{**e, "loc": ("rag", *e["loc"])} for e in exc.errors()]) from None
-
-
 @router.post("/chat/completions")
 async def chat_completions(http: Request) -> Any:
-    return await _generate(http, ChatCompletionRequest)
+    body = await parse(http, ChatCompletionRequest)
+    access, wants_usage = _start(http, body)
+    if body.stream:
+        return await sse_response(await _chat(http).chat_stream(body, access), access, wants_usage)
+    return _finish(access, await _chat(http).chat(body, access))
 
 
 @router.post("/completions")
 async def completions(http: Request) -> Any:
-    return await _generate(http, CompletionRequest)
+    body = await parse(http, CompletionRequest)
+    access, wants_usage = _start(http, body)
+    if body.stream:
+        return await sse_response(_chat(http).complete_stream(body), access, wants_usage)
+    return _finish(access, await _chat(http).complete(body))
 
 
 @router.get("/models")
 async def list_models(http: Request) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": await _llm(http).models()})
+    return JSONResponse({"object": "list", "data": await _chat(http).models()})
 
 
 @router.get("/models/{model_id:path}")
 async def get_model(model_id: str, http: Request) -> JSONResponse:
-    models = await _llm(http).models()
-    for model in models:
-        if model["id"] == model_id:
-            return JSONResponse(model)
-    raise ModelNotFound(model_id, [m["id"] for m in models])
+    return JSONResponse(await _chat(http).model(model_id))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from aistack.ingest.loaders import Document
+from aistack.knowledge.loaders import Document
 from aistack.settings.data import IngestSettings
 
 # Point IDs are UUID5s of source and content hash: the same chunk of the same file always gets

@@ -1,5 +1,6 @@
-"""Answers grounded in a collection: retrieve, fill the seed's prompt, ask the LLM, and attach
-structured sources. When nothing passes the threshold, say so without calling the LLM.
+"""The RAG pipeline, one object for the gateway, the CLI, evaluation and the MLflow pyfunc:
+retrieve, fill the seed's prompt, ask the LLM, and attach structured sources. When nothing
+passes the threshold, say so without calling the LLM.
 
 Results are OpenAI chat objects with a `sources` list (non-streaming) or a first chunk that
 carries `sources` (streaming), so OpenAI SDK users read them as an extra field."""
@@ -7,6 +8,7 @@ carries `sources` (streaming), so OpenAI SDK users read them as an extra field."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -15,8 +17,8 @@ from aistack.errors import InvalidRequest
 from aistack.llm.base import LLMBackend
 from aistack.llm.protocol import ChatCompletionRequest
 from aistack.llm.responses import ResponseIds
-from aistack.rag.prompts import fit_context, rag_messages
-from aistack.rag.retrieve import Retrieval, RetrievalOptions, Retriever, source_of
+from aistack.knowledge.prompts import fit_context, rag_messages
+from aistack.knowledge.retrieve import Retrieval, RetrievalOptions, Retriever, source_of
 from aistack.settings import Settings
 from aistack.vectorstore import Hit
 
@@ -28,11 +30,35 @@ def question_of(request: ChatCompletionRequest) -> str:
     raise InvalidRequest("RAG needs a user message to answer.", param="messages")
 
 
-class RagService:
-    def __init__(self, settings: Settings, retriever: Retriever, llm: LLMBackend):
+@dataclass(frozen=True)
+class Question:
+    """One question to answer from documents, with what the caller may set for the answer."""
+
+    text: str
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stream: bool = False
+
+
+class RagPipeline:
+    def __init__(self, settings: Settings, retriever: Retriever, llm: LLMBackend, default_model: str | None = None):
         self.settings = settings
         self.retriever = retriever
         self.llm = llm
+        self.default_model = default_model
+
+    def request(self, question: Question) -> ChatCompletionRequest:
+        """The chat request for one question: its model, else rag.model, else the default model."""
+        model = question.model or self.settings.rag.model or self.default_model
+        if not model:
+            raise InvalidRequest("no model given and no llm.default_model configured", param="model")
+        return ChatCompletionRequest.model_validate({
+            "model": model, "messages": [{"role": "user", "content": question.text}], "stream": question.stream,
+            "temperature": question.temperature, "max_tokens": question.max_tokens, "seed": question.seed,
+            **({"stream_options": {"include_usage": True}} if question.stream else {}),
+        })
 
     async def retrieve(self, query: str, options: RetrievalOptions) -> Retrieval:
         return await anyio.to_thread.run_sync(self.retriever.retrieve, query, options)

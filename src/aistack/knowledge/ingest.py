@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aistack.embeddings import Embedder
-from aistack.ingest.chunking import Chunk, chunk_document, splitter
-from aistack.ingest.loaders import Document, LoadError, discover, load_file
-from aistack.rag import collections
+from aistack.knowledge.chunking import Chunk, chunk_document, splitter
+from aistack.knowledge.loaders import Document, LoadError, discover, load_file
+from aistack.knowledge import collections
 from aistack.settings import Settings
 from aistack.vectorstore import Point, VectorStore
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.embeddings import Embedder, bm25
 from aistack.errors import InvalidRequest
-from aistack.rag import collections
-from aistack.rag.rerank import late_interaction
+from aistack.knowledge import collections
+from aistack.knowledge.rerank import late_interaction
 from aistack.settings import Settings
 from aistack.vectorstore import Hit, VectorStore
 

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aistack.errors import Forbidden, InvalidRequest
-from aistack.ingest.loaders import (
+from aistack.knowledge.loaders import (
     MARKDOWN,
     TEXT,
     Document,

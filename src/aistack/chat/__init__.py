@@ -1,0 +1,1 @@
+"""Chat and completions: plain, with the `rag` extension, or a registered `pipeline@alias`."""

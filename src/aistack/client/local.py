@@ -1,0 +1,45 @@
+"""What every in-process client shares: the container's services on one portal, their errors
+turned into ClientError, and one close."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+from aistack.client.http import ClientError
+from aistack.container import Container
+from aistack.errors import AistackError
+from aistack.portal import Portal
+
+T = TypeVar("T")
+
+
+def guard(action: Callable[[], T]) -> T:
+    """The action's result; an error a user should read becomes a ClientError."""
+    try:
+        return action()
+    except AistackError as exc:
+        raise ClientError(exc.message) from None
+
+
+class Local:
+    def __init__(self, container: Container):
+        self.container = container
+        self.portal = Portal()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return guard(lambda: self.portal.call(coro))
+
+    def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+        iterator = self.portal.iterate(items)
+        while True:
+            try:
+                yield guard(lambda: next(iterator))
+            except StopIteration:
+                return
+
+    def close(self) -> None:
+        try:
+            self.portal.call(self.container.close())
+        finally:
+            self.portal.close()

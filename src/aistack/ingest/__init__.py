@@ -1,1 +1,0 @@
-"""Ingestion: load files (loaders.py), split them (chunking.py), embed and store (pipeline.py)."""

@@ -1,1 +1,0 @@
-"""RAG: collections, retrieval (dense or hybrid), and answers that cite their sources."""
