@@ -32,6 +32,7 @@ run: setup
 	$(BIN)/aistack serve
 
 test: setup
+	$(BIN)/lint-imports --no-cache  # the layers contract in pyproject.toml: a wrong arrow fails here
 	LLAMA_CPP_SDIST=$(LLAMA_SDIST) $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from aistack.embeddings import Embedder
     from aistack.knowledge.service import KnowledgeService
     from aistack.llm import LLMBackend
-    from aistack.observability.metrics import Metrics
+    from aistack.metrics import Metrics
     from aistack.snapshots.service import SnapshotService
     from aistack.tracking.pipelines import PipelineResolver
     from aistack.vectorstore import VectorStore
@@ -42,7 +42,7 @@ class Container:
 
     @property
     def metrics(self) -> Metrics:
-        from aistack.observability.metrics import Metrics
+        from aistack.metrics import Metrics
 
         def build() -> Metrics:
             metrics = Metrics()
@@ -56,7 +56,7 @@ class Container:
     def llm(self) -> LLMBackend:
         """The configured backend behind the instrumentation every model goes through."""
         from aistack.llm import create_llm
-        from aistack.observability.instrument import InstrumentedLLM
+        from aistack.llm.instrumented import InstrumentedLLM
 
         return self._get("llm", lambda: InstrumentedLLM(create_llm(self.settings), self.metrics))
 

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_gateway import CHAT, client_for, make_settings
 
 from aistack.container import Container
-from aistack.observability.metrics import GpuCollector, Metrics
-from aistack.observability.status import bucket_quantile, parse
+from aistack.metrics import GpuCollector, Metrics, bucket_quantile
+from aistack.client.status import parse
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 

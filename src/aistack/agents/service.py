@@ -28,7 +28,7 @@ from aistack.settings.agents import AgentDefinition
 
 if TYPE_CHECKING:
     from aistack.llm.base import LLMBackend
-    from aistack.observability.metrics import Metrics
+    from aistack.metrics import Metrics
 
 THREAD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Event = dict[str, Any]

@@ -37,7 +37,7 @@ def status(
     json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Per model: requests, tokens/s, p50/p95 latency, TTFT, errors and queue, from /metrics."""
-    from aistack.observability.status import parse, scrape
+    from aistack.client.status import parse, scrape
 
     config = settings()
     url = url or config.client.url or f"http://{config.server.host}:{config.server.port}"

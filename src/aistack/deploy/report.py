@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aistack.observability.metrics import Metrics
-from aistack.observability.status import bucket_quantile
+from aistack.metrics import Metrics, bucket_quantile
 
 
 def slot_report(metrics: Metrics) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from aistack.gateway.routers import (
     rag,
     snapshots,
 )
-from aistack.observability.instrument import watch_health
+from aistack.llm.instrumented import watch_health
 
 
 def create_app(container: Container) -> FastAPI:

@@ -10,7 +10,7 @@ from fastapi import Request
 
 from aistack.deploy.ratelimit import Decision, MemoryLimiter, RateLimiter
 from aistack.errors import RateLimited
-from aistack.observability.metrics import Metrics
+from aistack.metrics import Metrics
 
 ALL_MODELS = "*"  # the limit applies before the body (and its model) is read
 

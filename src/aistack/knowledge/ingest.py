@@ -21,7 +21,7 @@ from aistack.settings import Settings
 from aistack.vectorstore import Point, VectorStore
 
 if TYPE_CHECKING:
-    from aistack.observability.metrics import Metrics
+    from aistack.metrics import Metrics
 
 UPSERT_BATCH = 64
 

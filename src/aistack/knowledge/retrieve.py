@@ -17,7 +17,7 @@ from aistack.settings import Settings
 from aistack.vectorstore import Hit, VectorStore
 
 if TYPE_CHECKING:
-    from aistack.observability.metrics import Metrics
+    from aistack.metrics import Metrics
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.), as Qdrant uses
 

@@ -26,7 +26,7 @@ from aistack.settings import Settings
 from aistack.vectorstore import CollectionInfo, DocumentInfo, VectorStore
 
 if TYPE_CHECKING:
-    from aistack.observability.metrics import Metrics
+    from aistack.metrics import Metrics
 
 Progress = Callable[[FileResult], None]
 Upload = tuple[str | None, bytes]  # (file name, content)

@@ -39,7 +39,7 @@ from aistack.llm.tools import messages_for
 from aistack.packaged import bundled_llm_gguf
 from aistack.settings import Settings
 from aistack.settings.model import LlamaCppModel
-from aistack.training.served import served_models
+from aistack.llm.finetuned import served_models
 
 log = logging.getLogger("aistack.llm.llamacpp")
 DEFAULT_TEMPERATURE = 0.8  # llama.cpp's default; OpenAI's 1.0 derails small models

@@ -1,1 +1,3 @@
-"""Observability: Prometheus metrics, rendered Prometheus/Alertmanager/Grafana configuration, status."""
+"""Observability: alert rules, Grafana dashboards and the rendered Prometheus/Alertmanager/Grafana
+configuration. The metrics themselves are aistack.metrics; the instrumented LLM is
+aistack.llm.instrumented; `observability status` reads a gateway through aistack.client.status."""

@@ -5,30 +5,13 @@ the histogram buckets the way PromQL's histogram_quantile reads them."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from aistack.client.http import ClientError
-
-
-def bucket_quantile(q: float, buckets: dict[float, float]) -> float | None:
-    """histogram_quantile over cumulative counts by upper bound (+Inf included)."""
-    bounds = sorted(buckets)
-    if not bounds or buckets[bounds[-1]] == 0:
-        return None
-    rank = q * buckets[bounds[-1]]
-    lower, below = 0.0, 0.0
-    for upper in bounds:
-        count = buckets[upper]
-        if count >= rank:
-            if math.isinf(upper):
-                return lower  # in the open top bucket: its lower bound is all we know
-            return lower + (upper - lower) * ((rank - below) / (count - below) if count > below else 1.0)
-        lower, below = upper, count
-    return lower
+from aistack.metrics import bucket_quantile
 
 
 @dataclass

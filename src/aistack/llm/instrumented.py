@@ -18,7 +18,7 @@ from aistack.llm.protocol import (
     SamplingParams,
     StreamOptions,
 )
-from aistack.observability.metrics import Metrics
+from aistack.metrics import Metrics
 
 log = logging.getLogger("aistack")
 CHAT = ("chat", "/v1/chat/completions")

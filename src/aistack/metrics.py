@@ -7,6 +7,7 @@ never share counters."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -251,3 +252,20 @@ class GpuCollector:
         yield used
         yield total
         yield utilisation
+
+
+def bucket_quantile(q: float, buckets: dict[float, float]) -> float | None:
+    """histogram_quantile over cumulative counts by upper bound (+Inf included)."""
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] == 0:
+        return None
+    rank = q * buckets[bounds[-1]]
+    lower, below = 0.0, 0.0
+    for upper in bounds:
+        count = buckets[upper]
+        if count >= rank:
+            if math.isinf(upper):
+                return lower  # in the open top bucket: its lower bound is all we know
+            return lower + (upper - lower) * ((rank - below) / (count - below) if count > below else 1.0)
+        lower, below = upper, count
+    return lower
