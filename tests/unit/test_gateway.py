@@ -178,3 +178,15 @@ async def test_ready_reports_the_backend(client: httpx.AsyncClient) -> None:
     ready = (await client.get("/ready")).json()
     assert ready["status"] == "ready" and ready["llm"] == {"backend": "fake"}
     assert ready["vectorstore"]["backend"] == "qdrant" and ready["vectorstore"]["location"].endswith("qdrant")
+
+
+def test_every_operation_that_takes_a_body_declares_it_in_openapi() -> None:
+    spec = create_app(Container(make_settings())).openapi()
+    without_body = {("post", "/v1/admin/rollback"), ("post", "/v1/admin/nginx")}  # these take none
+    undeclared = [(method, path) for path, operations in spec["paths"].items() for method, op in operations.items()
+                  if method in ("post", "put", "patch") and "requestBody" not in op]
+    assert sorted(undeclared) == sorted(without_body)
+    chat = spec["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"model", "messages", "tools", "response_format"} <= set(chat["properties"])
+    upload = spec["paths"]["/v1/collections/{name}/documents"]["post"]["requestBody"]["content"]
+    assert set(upload) == {"application/json", "multipart/form-data"}

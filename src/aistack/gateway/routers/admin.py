@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aistack.deploy.slots import Slot
 from aistack.errors import AuthenticationFailed, Conflict, Forbidden
 from aistack.gateway.responses import JSONResponse
-from aistack.gateway.routers.openai import parse
+from aistack.gateway.body import declares, parse
 from aistack.settings.deploy import SmokeTest
 
 
@@ -76,7 +76,7 @@ async def list_slots(request: Request, _: str = Actor) -> JSONResponse:
     return JSONResponse({"object": "list", "data": [slot_json(request, s) for s in slots]})
 
 
-@router.put("/slots/{name}")
+@router.put("/slots/{name}", openapi_extra=declares(SlotDefinition))
 async def define_slot(name: str, request: Request, actor: str = Actor) -> JSONResponse:
     body = await parse(request, SlotDefinition)
     spec = {"command": body.command, "env": body.env, "compose_file": body.compose_file}
@@ -91,21 +91,21 @@ async def delete_slot(name: str, request: Request, actor: str = Actor) -> JSONRe
     return JSONResponse({"deleted": name})
 
 
-@router.post("/slots/{name}/deploy")
+@router.post("/slots/{name}/deploy", openapi_extra=declares(DeployBody))
 async def deploy_slot(name: str, request: Request, actor: str = Actor) -> JSONResponse:
     body = await parse(request, DeployBody)
     result = await deployer(request).deploy(name, actor, body.smoke_tests)
     return JSONResponse(result.as_json())
 
 
-@router.post("/slots/{name}/canary")
+@router.post("/slots/{name}/canary", openapi_extra=declares(CanaryBody))
 async def canary_slot(name: str, request: Request, actor: str = Actor) -> JSONResponse:
     body = await parse(request, CanaryBody)
     result = await deployer(request).canary(name, body.weight, actor, body.smoke_tests)
     return JSONResponse(result.as_json())
 
 
-@router.put("/slots/{name}/weight")
+@router.put("/slots/{name}/weight", openapi_extra=declares(WeightBody))
 async def set_weight(name: str, request: Request, actor: str = Actor) -> JSONResponse:
     body = await parse(request, WeightBody)
     return JSONResponse(slot_json(request, await deployer(request).set_weight(name, body.weight, actor)))

@@ -20,7 +20,7 @@ from aistack.errors import NotFound
 from aistack.gateway.errors import stream_error_event
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.routers.admin import admin_actor
-from aistack.gateway.routers.openai import parse
+from aistack.gateway.body import declares, parse
 from aistack.gateway.streaming import DONE, sse
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -112,13 +112,13 @@ async def find_run(http: Request, thread_id: str) -> JSONResponse:
     return JSONResponse(await anyio.to_thread.run_sync(_service(http).view, thread_id))
 
 
-@router.post("/{name}/runs")
+@router.post("/{name}/runs", openapi_extra=declares(RunRequest))
 async def start_run(http: Request, name: str) -> Any:
     body = await parse(http, RunRequest)
     return await _respond(lambda: _service(http).start(name, body.input, body.thread_id), body.stream)
 
 
-@router.post("/{name}/handoffs")
+@router.post("/{name}/handoffs", openapi_extra=declares(HandoffRequest))
 async def publish_handoff(http: Request, name: str) -> JSONResponse:
     """Publish the task on the Redis Streams bus; an `aistack agent worker` runs it."""
     from aistack.agents.worker import hand_off, open_bus
@@ -146,7 +146,7 @@ async def get_run(http: Request, name: str, thread_id: str) -> JSONResponse:
     return JSONResponse(await anyio.to_thread.run_sync(_run_of, http, name, thread_id))
 
 
-@router.post("/{name}/runs/{thread_id}/resume")
+@router.post("/{name}/runs/{thread_id}/resume", openapi_extra=declares(ContinueRequest, required=False))
 async def resume_run(http: Request, name: str, thread_id: str) -> Any:
     body = await parse(http, ContinueRequest) if await http.body() else ContinueRequest()
 
@@ -167,12 +167,12 @@ async def _decide(http: Request, name: str, thread_id: str, approved: bool, acto
     return await _respond(make, body.stream)
 
 
-@admin.post("/{name}/runs/{thread_id}/approve")
+@admin.post("/{name}/runs/{thread_id}/approve", openapi_extra=declares(DecisionRequest, required=False))
 async def approve(http: Request, name: str, thread_id: str, actor: str = Depends(admin_actor)) -> Any:
     return await _decide(http, name, thread_id, True, actor)
 
 
-@admin.post("/{name}/runs/{thread_id}/reject")
+@admin.post("/{name}/runs/{thread_id}/reject", openapi_extra=declares(DecisionRequest, required=False))
 async def reject(http: Request, name: str, thread_id: str, actor: str = Depends(admin_actor)) -> Any:
     return await _decide(http, name, thread_id, False, actor)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.errors import InvalidRequest, ModelNotFound
 from aistack.gateway.responses import JSONResponse
-from aistack.gateway.routers.openai import parse
+from aistack.gateway.body import declares, parse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 MAX_INPUTS = 2048
@@ -39,7 +39,7 @@ def texts_of(body: EmbeddingRequest) -> list[str]:
     return texts
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", openapi_extra=declares(EmbeddingRequest))
 async def embeddings(http: Request) -> JSONResponse:
     body = await parse(http, EmbeddingRequest)
     embedder = http.app.state.container.embedder

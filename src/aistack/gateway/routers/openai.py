@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ValidationError
 
 from aistack.chat.service import ChatService
-from aistack.errors import InvalidRequest, validation_error
+from aistack.gateway.body import declares, parse
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.streaming import sse_response
@@ -21,21 +19,6 @@ from aistack.llm.protocol import (
 )
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-Body = TypeVar("Body", bound=BaseModel)
-
-
-async def parse(http: Request, model: type[Body]) -> Body:
-    """The JSON body as `model`, whatever Content-Type the client sent (curl -d sends a form)."""
-    try:
-        data = orjson.loads(await http.body())
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc.errors()) from None
 
 
 def _chat(http: Request) -> ChatService:
@@ -61,7 +44,7 @@ def _finish(access: dict[str, Any], result: dict[str, Any]) -> JSONResponse:
     return JSONResponse(result)
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", openapi_extra=declares(ChatCompletionRequest))
 async def chat_completions(http: Request) -> Any:
     body = await parse(http, ChatCompletionRequest)
     access, wants_usage = _start(http, body)
@@ -70,7 +53,7 @@ async def chat_completions(http: Request) -> Any:
     return _finish(access, await _chat(http).chat(body, access))
 
 
-@router.post("/completions")
+@router.post("/completions", openapi_extra=declares(CompletionRequest))
 async def completions(http: Request) -> Any:
     body = await parse(http, CompletionRequest)
     access, wants_usage = _start(http, body)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aistack.errors import InvalidRequest
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
-from aistack.gateway.routers.openai import parse
+from aistack.gateway.body import declares, parse
 from aistack.gateway.streaming import sse_response
 from aistack.knowledge import collections
 from aistack.knowledge.pipeline import Question
@@ -62,7 +62,7 @@ async def list_collections(http: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "data": [collections.as_json(c) for c in found]})
 
 
-@router.post("/collections", status_code=201)
+@router.post("/collections", status_code=201, openapi_extra=declares(CollectionCreate))
 async def create_collection(http: Request) -> JSONResponse:
     body = await parse(http, CollectionCreate)
     info = await _knowledge(http).create_collection(body.name, body.score_threshold, body.top_k, body.retrieval)
@@ -92,7 +92,12 @@ async def delete_document(name: str, source: str, http: Request) -> JSONResponse
     return JSONResponse({"object": "document.deleted", "source": source, "chunks_removed": removed})
 
 
-@router.post("/collections/{name}/documents")
+UPLOAD = {"type": "object", "required": ["files"], "properties": {
+    "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+    "metadata": {"type": "string", "description": "A JSON object stored with every chunk."}}}
+
+
+@router.post("/collections/{name}/documents", openapi_extra=declares(TextIngest, multipart_form_data=UPLOAD))
 async def ingest(name: str, http: Request) -> JSONResponse:
     """multipart/form-data with one or more `files` (and optional `metadata` JSON), or JSON with
     `text` (and `title`), or `path` (a server folder inside ingest.allowed_paths)."""
@@ -128,7 +133,7 @@ async def _uploads(http: Request) -> tuple[list[Upload], dict[str, Any]]:
     return [(f.filename, await f.read()) for f in files], metadata
 
 
-@router.post("/retrieve")
+@router.post("/retrieve", openapi_extra=declares(RetrieveRequest))
 async def retrieve(http: Request) -> JSONResponse:
     body = await parse(http, RetrieveRequest)
     options = RetrievalOptions.model_validate(body.model_dump(include=set(RetrievalOptions.model_fields)))
@@ -141,7 +146,7 @@ async def retrieve(http: Request) -> JSONResponse:
     })
 
 
-@router.post("/rag/answer")
+@router.post("/rag/answer", openapi_extra=declares(AnswerRequest))
 async def answer(http: Request) -> Response:
     body = await parse(http, AnswerRequest)
     knowledge = _knowledge(http)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from aistack.gateway.responses import JSONResponse
-from aistack.gateway.routers.openai import parse
+from aistack.gateway.body import declares, parse
 
 router = APIRouter(prefix="/v1/snapshots", tags=["snapshots"])
 
@@ -28,7 +28,7 @@ class PruneRequest(BaseModel):
     dry_run: bool = False
 
 
-@router.post("")
+@router.post("", openapi_extra=declares(CreateRequest))
 async def create(http: Request) -> JSONResponse:
     body = await parse(http, CreateRequest)
     service = http.app.state.container.snapshots
@@ -43,14 +43,14 @@ async def list_snapshots(http: Request, collection: str | None = None) -> JSONRe
     return JSONResponse({"object": "list", "data": [s.as_dict() for s in found]})
 
 
-@router.post("/restore")
+@router.post("/restore", openapi_extra=declares(RestoreRequest))
 async def restore(http: Request) -> JSONResponse:
     body = await parse(http, RestoreRequest)
     result = await anyio.to_thread.run_sync(http.app.state.container.snapshots.restore, body.key, body.collection)
     return JSONResponse(result)
 
 
-@router.post("/prune")
+@router.post("/prune", openapi_extra=declares(PruneRequest))
 async def prune(http: Request) -> JSONResponse:
     body = await parse(http, PruneRequest)
     return JSONResponse(await anyio.to_thread.run_sync(http.app.state.container.snapshots.prune, body.dry_run))
