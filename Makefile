@@ -32,6 +32,7 @@ run: setup
 	$(BIN)/aistack serve
 
 test: setup
+	bash scripts/test-deps.sh  # prometheus, alertmanager, nginx, chromium from Debian (installs as root)
 	$(BIN)/lint-imports --no-cache  # the layers contract in pyproject.toml: a wrong arrow fails here
 	LLAMA_CPP_SDIST=$(LLAMA_SDIST) $(BIN)/pytest $(PYTEST_ARGS)
 
