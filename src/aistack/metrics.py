@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import prometheus_client
@@ -22,7 +22,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from aistack.errors import AistackError, ModelNotFound, QueueFull
+from aistack.errors import AistackError, QueueFull
 
 prometheus_client.disable_created_metrics()  # no *_created series: they double every counter
 
@@ -93,7 +93,19 @@ class Metrics:
         self.agent_tool_calls = Counter("agent_tool_calls_total", "Tool calls agents made, by result",
                                         ["tool", "result"], registry=r)
         ProcessCollector(registry=r)
-        self._models: set[str] = set()
+        self._models: set[str] = set()  # models whose series exist
+        self._served: set[str] = set()  # what the backend lists: the only names that become labels
+
+    def serve(self, models: Iterable[str]) -> None:
+        """Models the backend lists: their names may be labels, and their series exist at 0."""
+        for model in models:
+            self._served.add(model)
+            self.known(model)
+
+    def label_for(self, model: str) -> str:
+        """The model label of a request: a served model's name, else `unknown`. Clients choose the
+        `model` string, so anything else would let them add series without bound."""
+        return model if model in self._served else UNKNOWN_MODEL
 
     def known(self, model: str) -> None:
         """Create a model's outcome and token series at 0, so ratios and rates exist before the
@@ -146,7 +158,7 @@ class Inference:
 
     def __init__(self, metrics: Metrics, model: str, request_type: str, endpoint: str):
         self.metrics = metrics
-        self.model = model
+        self.model = metrics.label_for(model)
         self.request_type = request_type
         self.endpoint = endpoint
         self.started = 0.0
@@ -177,12 +189,6 @@ class Inference:
         m = self.metrics
         m.active_requests.labels(model=self.model).dec()
         model = self.model
-        if isinstance(exc, ModelNotFound):  # no series named after a model that does not exist
-            model = UNKNOWN_MODEL
-            try:
-                m.active_requests.remove(self.model)
-            except KeyError:
-                pass
         status = "success" if exc is None else status_of(exc)
         m.known(model)
         m.requests.labels(model=model, status=status).inc()

@@ -87,3 +87,29 @@ def test_slow_upstream_is_504(embedded_gateway: ServerProcess, tmp_path: Path) -
         assert sdk.models.list().data  # still serving
     finally:
         server.stop()
+
+
+def test_made_up_model_names_add_no_metric_series(front: ServerProcess) -> None:
+    """Clients choose `model`: 500 distinct made-up names (the upstream answers 404 to each) count
+    under `unknown`, and /metrics keeps the series it had."""
+    headers = {"Authorization": "Bearer team-key"}
+    with httpx.Client(base_url=front.url, headers=headers, timeout=30) as http:
+        def series() -> set[str]:
+            text = http.get("/metrics").text
+            return {line.split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+
+        http.post("/v1/chat/completions", json={"model": "warm-up-name", "messages": QUESTION, "max_tokens": 1})
+        before = series()
+        for n in range(500):
+            answer = http.post("/v1/chat/completions",
+                               json={"model": f"made-up-{n}-" + "x" * 200, "messages": QUESTION, "max_tokens": 1})
+            assert answer.status_code == 404, answer.text
+        after = series()
+    assert after - before == set(), sorted(after - before)[:5]
+    assert not any("made-up" in name for name in after)
+    unknown = [line for line in http_metrics(front) if line.startswith('llm_requests_total{model="unknown",status="invalid"}')]
+    assert unknown and float(unknown[0].split(" ")[1]) >= 500
+
+
+def http_metrics(server: ServerProcess) -> list[str]:
+    return httpx.get(server.url + "/metrics", timeout=30).text.splitlines()

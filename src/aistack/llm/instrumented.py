@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
@@ -23,6 +24,7 @@ from aistack.metrics import Metrics
 log = logging.getLogger("aistack")
 CHAT = ("chat", "/v1/chat/completions")
 COMPLETION = ("completion", "/v1/completions")
+RELIST_SECONDS = 10.0
 
 
 def carries_text(chunk: Chunk) -> bool:
@@ -38,6 +40,7 @@ class InstrumentedLLM:
         self.backend = backend
         self.metrics = metrics
         self.name = backend.name
+        self._listed_at = float("-inf")
         if hasattr(backend, "bind_metrics"):  # the slot router labels its own metrics by slot
             backend.bind_metrics(metrics)
         queues = getattr(backend, "model_queues", None)
@@ -49,17 +52,29 @@ class InstrumentedLLM:
 
     async def start(self) -> None:
         await self.backend.start()
-        try:  # every served model's series exist from the start, at 0
-            for card in await self.backend.models():
-                self.metrics.known(card["id"])
-        except Exception:  # noqa: BLE001 - an upstream that is down now: its series come with its first request
-            log.debug("no model list at start-up", exc_info=True)
+        await self._refresh_served()  # every served model's series exist from the start, at 0
 
     async def close(self) -> None:
         await self.backend.close()
 
     async def models(self) -> list[dict[str, Any]]:
-        return await self.backend.models()
+        cards = await self.backend.models()
+        self.metrics.serve(card["id"] for card in cards)
+        return cards
+
+    async def _refresh_served(self) -> None:
+        """The backend's model list, as the names metrics may use; an upstream that is down now
+        is asked again on a later request for a name not yet listed (at most every 10 s)."""
+        self._listed_at = time.monotonic()
+        try:
+            await self.models()
+        except Exception:  # noqa: BLE001 - until it answers, requests count under `unknown`
+            log.debug("no model list", exc_info=True)
+
+    async def _label_ready(self, model: str) -> None:
+        """A model that finished fine-tuning, or that an upstream added, since the last listing."""
+        if self.metrics.label_for(model) != model and time.monotonic() - self._listed_at > RELIST_SECONDS:
+            await self._refresh_served()
 
     async def health(self) -> dict[str, Any]:
         try:
@@ -84,6 +99,7 @@ class InstrumentedLLM:
 
     async def _call(self, request: Any, kind: tuple[str, str],
                     call: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        await self._label_ready(request.model)
         with self.metrics.track_inference(request.model, *kind) as inference:
             result = await call(request)
             inference.usage(result.get("usage"))
@@ -94,6 +110,7 @@ class InstrumentedLLM:
         caller_wants_usage = request.include_usage
         if not caller_wants_usage:
             request.stream_options = StreamOptions(include_usage=True)
+        await self._label_ready(request.model)
         with self.metrics.track_inference(request.model, *kind) as inference:
             async with aclosing(stream(request)) as chunks:
                 async for chunk in chunks:
