@@ -190,3 +190,18 @@ def test_every_operation_that_takes_a_body_declares_it_in_openapi() -> None:
     assert {"model", "messages", "tools", "response_format"} <= set(chat["properties"])
     upload = spec["paths"]["/v1/collections/{name}/documents"]["post"]["requestBody"]["content"]
     assert set(upload) == {"application/json", "multipart/form-data"}
+
+
+@pytest.mark.parametrize("header", ["Bearer \xa0", "Bearer  ", "Bearer", ""])
+async def test_a_blank_key_never_authenticates(header: str) -> None:
+    from aistack.errors import AuthenticationFailed
+    from aistack.gateway.auth import APIKeyAuth
+
+    class Asked:
+        headers = {"authorization": header}
+
+    for keys in ([""], ["", "real-key"], [" "]):  # a blank configured key is dropped, never matched
+        with pytest.raises(AuthenticationFailed):
+            await APIKeyAuth(keys)(Asked())  # type: ignore[arg-type]
+    Asked.headers = {"authorization": "Bearer real-key"}
+    await APIKeyAuth(["", "real-key"])(Asked())  # type: ignore[arg-type]

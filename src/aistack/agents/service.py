@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from aistack.llm.base import LLMBackend
     from aistack.metrics import Metrics
 
-THREAD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+THREAD_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # fullmatch: "$" would let a trailing newline through
 Event = dict[str, Any]
 
 
@@ -119,7 +119,7 @@ class AgentService:
         if not task.strip():
             raise InvalidRequest("the task is empty", param="task")
         thread_id = thread_id or f"{name}-{uuid.uuid4().hex[:12]}"
-        if not THREAD_ID.match(thread_id):
+        if not THREAD_ID.fullmatch(thread_id):
             raise InvalidRequest("a thread id is 1-128 letters, digits, '.', '_', ':' or '-'", param="thread_id")
         return thread_id
 
@@ -215,7 +215,7 @@ class AgentService:
     # -- reading ------------------------------------------------------------------------------
 
     def exists(self, thread_id: str) -> bool:
-        return bool(THREAD_ID.match(thread_id)) and self._agent_of(thread_id) is not None
+        return bool(THREAD_ID.fullmatch(thread_id)) and self._agent_of(thread_id) is not None
 
     def _agent_of(self, thread_id: str) -> str | None:
         found = self.checkpoints.saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})

@@ -19,7 +19,8 @@ from typing import Any
 from aistack.errors import Conflict, InvalidRequest, NotFound
 
 STATES = ("stopped", "starting", "ready", "active", "draining", "failed")
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # fullmatch: "$" would let a trailing newline through
+VERSION = re.compile(r"[A-Za-z0-9._:+@-]{1,64}")  # written into nginx's config: no space, newline or ;
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS slots (
         name TEXT PRIMARY KEY, url TEXT NOT NULL, model TEXT, weight DOUBLE PRECISION NOT NULL,
@@ -50,8 +51,11 @@ class Slot:
 
 
 def check_slot(slot: Slot) -> Slot:
-    if not NAME.match(slot.name):
+    if not NAME.fullmatch(slot.name):
         raise InvalidRequest(f"slot name '{slot.name}': use 1-32 of a-z, 0-9, '-' and '_'", param="name")
+    if slot.version is not None and not VERSION.fullmatch(slot.version):
+        raise InvalidRequest(f"slot '{slot.name}': version must be 1-64 of letters, digits and ._:+@-",
+                             param="version")
     if slot.weight < 0:
         raise InvalidRequest(f"slot '{slot.name}': weight must be 0 or more, not {slot.weight}", param="weight")
     if slot.state not in STATES:

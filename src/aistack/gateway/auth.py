@@ -10,15 +10,20 @@ from aistack.errors import AuthenticationFailed
 
 
 class APIKeyAuth:
+    """No keys: open. Keys given: one of them, compared in constant time. A blank key never
+    matches (`Bearer \xa0` used to match a configured empty string), and a list of only blank
+    keys locks the API rather than opening it."""
+
     def __init__(self, keys: list[str]):
-        self.keys = [key.encode() for key in keys]
+        self.required = bool(keys)
+        self.keys = [key.strip().encode() for key in keys if key.strip()]
 
     async def __call__(self, request: Request) -> None:
-        if not self.keys:
+        if not self.required:
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed(
                 "Missing API key: send it as 'Authorization: Bearer <key>'."
             )

@@ -12,11 +12,11 @@ from aistack.errors import Conflict, InvalidRequest, NotFound
 from aistack.settings import Settings
 from aistack.vectorstore import CollectionInfo, VectorStore
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,62}[A-Za-z0-9]$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,62}[A-Za-z0-9]")  # fullmatch: "$" would let a trailing newline through
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise InvalidRequest(
             f"Invalid collection name '{name}': use 3 to 64 letters, digits, '-' or '_', "
             "starting and ending with a letter or digit.", param="collection")
