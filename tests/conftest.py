@@ -48,3 +48,60 @@ def finetune_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("finetune-base") / "smollm2"
     convert_gguf(bundled_llm_gguf(), folder)
     return folder
+
+
+# Every process the tests start inherits this marker; at the end of the run, any that is still
+# alive fails the run (and is killed), so a fixture that stops only a leader cannot hide.
+RUN_MARKER = "PYTEST_AISTACK_RUN"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import os
+    import uuid
+
+    os.environ.setdefault(RUN_MARKER, uuid.uuid4().hex)
+
+
+def _started_by_this_run() -> list[tuple[int, str]]:
+    import os
+    from pathlib import Path
+
+    marker = f"{RUN_MARKER}={os.environ[RUN_MARKER]}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # a zombie is gone already, waiting to be reaped
+            found.append((int(proc.name), (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]))
+        except OSError:
+            continue  # it exited while we looked
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import os
+    import signal
+    import time
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    deadline = time.monotonic() + 10  # a server stopped in the last teardown may still be exiting
+    left = _started_by_this_run()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = _started_by_this_run()
+    if not left:
+        return
+    for pid, _ in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    lines = "\n".join(f"  {pid}: {cmd}" for pid, cmd in left)
+    session.config.get_terminal_writer().line(f"processes the tests started outlived them (killed now):\n{lines}",
+                                              red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

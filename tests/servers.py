@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from aistack.processes import stop_group
+
 BIN = Path(sys.executable).parent
 
 
@@ -29,7 +31,7 @@ class ServerProcess:
         self.log_path = log or Path(f"/tmp/aistack-test-server-{port}.log")
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(args, env={**os.environ, **(env or {})},
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_ready(ready_path, timeout)
 
     def _wait_ready(self, path: str, timeout: float) -> None:
@@ -51,13 +53,8 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """The server and every process it started (its own process group)."""
+        stop_group(self.proc)
         self._log.close()
 
 

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from aistack.deploy.slots import Slot
 from aistack.errors import BackendUnavailable
+from aistack.processes import stop_group
 
 
 class Runtime(Protocol):
@@ -59,15 +60,10 @@ class ProcessRuntime:
             log.close()
 
     def stop(self, slot: Slot, timeout: float = 30.0) -> None:
+        """The slot's whole process group: a vLLM slot's EngineCore and Worker stop with it."""
         process = self.processes.pop(slot.name, None)
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_group(process, timeout)
 
     def alive(self, slot: Slot) -> bool:
         process = self.processes.get(slot.name)
