@@ -205,3 +205,23 @@ async def test_a_blank_key_never_authenticates(header: str) -> None:
             await APIKeyAuth(keys)(Asked())  # type: ignore[arg-type]
     Asked.headers = {"authorization": "Bearer real-key"}
     await APIKeyAuth(["", "real-key"])(Asked())  # type: ignore[arg-type]
+
+
+async def test_an_unexpected_error_is_a_500_that_shows_no_internals() -> None:
+    container = Container(make_settings())
+    await container.start()
+    app = create_app(container)
+
+    async def broken() -> None:
+        raise RuntimeError("connection to server at 10.20.30.40, port 5432 failed: password=hunter2")
+
+    app.add_api_route("/v1/broken", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/v1/broken", headers={"X-Request-ID": "req-42"})
+        error = assert_openai_error(response, 500, type="server_error")
+        assert error["message"] == "internal error (request req-42): the gateway log has the details"
+        assert "10.20.30.40" not in response.text and "hunter2" not in response.text
+    finally:
+        await container.close()

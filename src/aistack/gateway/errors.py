@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from aistack.errors import AistackError, validation_error
+from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
 
 log = logging.getLogger("aistack.gateway")
@@ -30,9 +31,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(validation_error(exc.errors()))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        """The traceback goes to the log; the client gets the request id to quote, never the
+        exception's text (it can name internal hosts, paths or credentials)."""
         log.exception("unexpected error")
-        return error_response(AistackError(f"internal error: {type(exc).__name__}: {exc}"))
+        request_id = request_log(request.scope).get("request_id", "")
+        return error_response(AistackError(
+            f"internal error (request {request_id}): the gateway log has the details"))
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

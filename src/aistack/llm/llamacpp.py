@@ -219,15 +219,9 @@ class LlamaCppBackend(GeneratingBackend):
     @asynccontextmanager
     async def _session(self, request: SamplingParams, chat: bool) -> AsyncIterator[Run]:
         model = await self._model(request.model)
-        if chat:
-            assert isinstance(request, ChatCompletionRequest)
-            prompt, template_stops = model.chat_prompt(request)
-        else:
-            assert isinstance(request, CompletionRequest)
-            prompt, template_stops = request.prompt_text(), []
-        gbnf = await asyncio.to_thread(self.grammars.build, str(model.path), request)
+        # the template, the tokeniser and the grammar are CPU work: a worker thread, never the loop
+        prompt_tokens, template_stops, gbnf = await asyncio.to_thread(self._prepare, model, request, chat)
         grammar = LlamaGrammar.from_string(gbnf, verbose=False) if gbnf else None
-        prompt_tokens = model.tokenize(prompt)  # reads the vocabulary only: safe off the worker
         max_tokens = self._token_budget(model, len(prompt_tokens), request.token_limit)
         stats = Generation(prompt_tokens=len(prompt_tokens))
         async with model.queue.turn():
@@ -239,6 +233,19 @@ class LlamaCppBackend(GeneratingBackend):
             )
             async with aclosing(pieces):
                 yield Run(pieces, stats)
+
+    def _prepare(self, model: LoadedModel, request: SamplingParams, chat: bool
+                 ) -> tuple[list[int], list[str], str | None]:
+        """The prompt's tokens, the template's stops and the grammar (reads the vocabulary only:
+        safe beside the model's own worker)."""
+        if chat:
+            assert isinstance(request, ChatCompletionRequest)
+            prompt, template_stops = model.chat_prompt(request)
+        else:
+            assert isinstance(request, CompletionRequest)
+            prompt, template_stops = request.prompt_text(), []
+        gbnf = self.grammars.build(str(model.path), request)
+        return model.tokenize(prompt), template_stops, gbnf
 
     @staticmethod
     def _token_budget(model: LoadedModel, prompt_tokens: int, limit: int | None) -> int:
