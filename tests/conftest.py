@@ -41,12 +41,21 @@ def settings_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def finetune_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The embedded SmolLM2 GGUF converted to a Hugging Face folder, once per session."""
+    """The embedded SmolLM2 GGUF converted to a Hugging Face folder, once per run: with xdist, the
+    first worker that needs it converts, and the others wait for it and share it."""
+    from filelock import FileLock
+
     from aistack.packaged import bundled_llm_gguf
     from aistack.training.base import convert_gguf
 
-    folder = tmp_path_factory.mktemp("finetune-base") / "smollm2"
-    convert_gguf(bundled_llm_gguf(), folder)
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's folder, not the next's
+    folder = shared / "finetune-base" / "smollm2"
+    with FileLock(str(shared / "finetune-base.lock")):
+        if not (folder / "config.json").is_file():
+            convert_gguf(bundled_llm_gguf(), folder)
     return folder
 
 
@@ -55,11 +64,11 @@ def finetune_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 RUN_MARKER = "PYTEST_AISTACK_RUN"
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+def pytest_configure(config: pytest.Config) -> None:
     import os
     import uuid
 
-    os.environ.setdefault(RUN_MARKER, uuid.uuid4().hex)
+    os.environ.setdefault(RUN_MARKER, uuid.uuid4().hex)  # xdist's workers inherit the controller's
 
 
 def _started_by_this_run() -> list[tuple[int, str]]:
@@ -82,13 +91,14 @@ def _started_by_this_run() -> list[tuple[int, str]]:
     return found
 
 
+@pytest.hookimpl(trylast=True)  # after xdist has stopped its workers
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     import os
     import signal
     import time
 
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        return
+        return  # the controller checks, once every worker is gone
     deadline = time.monotonic() + 10  # a server stopped in the last teardown may still be exiting
     left = _started_by_this_run()
     while left and time.monotonic() < deadline:
