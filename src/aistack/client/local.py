@@ -31,12 +31,16 @@ class Local:
         return guard(lambda: self.portal.call(coro))
 
     def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+        """The items; closing early closes the async iterator too (a stream stops generating)."""
         iterator = self.portal.iterate(items)
-        while True:
-            try:
-                yield guard(lambda: next(iterator))
-            except StopIteration:
-                return
+        try:
+            while True:
+                try:
+                    yield guard(lambda: next(iterator))
+                except StopIteration:
+                    return
+        finally:
+            iterator.close()
 
     def close(self) -> None:
         try:
