@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import ServerProcess, start_gateway
+from support.servers import ServerProcess, start_gateway
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     from aistack.agents.service import AgentService
     from aistack.chat.service import ChatService
     from aistack.deploy.bluegreen import Deployer
+    from aistack.deploy.view import SlotView
     from aistack.embeddings import Embedder
     from aistack.knowledge.service import KnowledgeService
     from aistack.llm import LLMBackend
+    from aistack.llm.routing import SlotRouter
     from aistack.metrics import Metrics
     from aistack.snapshots.service import SnapshotService
     from aistack.tracking.pipelines import PipelineResolver
@@ -58,7 +60,30 @@ class Container:
         from aistack.llm import create_llm
         from aistack.llm.instrumented import InstrumentedLLM
 
-        return self._get("llm", lambda: InstrumentedLLM(create_llm(self.settings), self.metrics))
+        def build() -> InstrumentedLLM:
+            backend = self.slot_router if self.settings.llm.backend == "slots" else create_llm(self.settings)
+            return InstrumentedLLM(backend, self.metrics)
+
+        return self._get("llm", build)
+
+    @property
+    def slot_view(self) -> SlotView:
+        """The deployment's slot table, as the router reads it (refreshed off the loop)."""
+        from aistack.deploy.slots import SlotStore, store_location
+        from aistack.deploy.view import SlotView
+
+        config = self.settings.deploy
+        return self._get("slot_view", lambda: SlotView(
+            SlotStore(store_location(self.settings), config.store_timeout), config))
+
+    @property
+    def slot_router(self) -> SlotRouter:
+        """`llm.backend: slots`: each request goes to one of the serving slots."""
+        from aistack.llm.routing import SlotRouter
+
+        config = self.settings.deploy
+        return self._get("slot_router", lambda: SlotRouter(
+            self.slot_view, self.settings.llm.openai, config.failure_threshold, config.cooldown))
 
     @property
     def embedder(self) -> Embedder:
@@ -100,7 +125,11 @@ class Container:
         from aistack.deploy.bluegreen import Deployer
         from aistack.deploy.runtimes import Runtimes
 
-        return self._get("deployer", lambda: Deployer(self.llm.backend, Runtimes(self.settings.home)))
+        def build() -> Deployer:
+            view = self.slot_view
+            return Deployer(view.store, view, self.slot_router, Runtimes(self.settings.home), self.settings.deploy)
+
+        return self._get("deployer", build)
 
     @property
     def snapshots(self) -> SnapshotService:

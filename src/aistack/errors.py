@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,10 +12,14 @@ class AistackError(Exception):
     type: str = "server_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
+                 detail: str | None = None):
+        """`detail` is for the operator (the gateway's log, the in-process CLI), never the API:
+        internal addresses and a client library's own words go there."""
         super().__init__(message)
         self.message = message
         self.param = param
+        self.detail = detail
         if code is not None:
             self.code = code
 
@@ -122,6 +127,42 @@ class UpstreamRejected(AistackError):
         super().__init__(message, param=param, code=code)
         self.status = status
         self.type = type
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
+    """message, type, param, code from an OpenAI error body (or a plain one)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return (body.decode("utf-8", "replace")[:500] or None), None, None, None
+    error = data.get("error", data) if isinstance(data, dict) else {}
+    if isinstance(error, str):
+        return error, None, None, None
+    if not isinstance(error, dict):
+        return None, None, None, None
+    message = error.get("message") or error.get("detail")
+    code = error.get("code")
+    return (str(message) if message is not None else None, error.get("type"), error.get("param"),
+            str(code) if code is not None else None)
+
+
+def upstream_rejection(status: int, body: bytes, service: str, url: str) -> AistackError:
+    """What an upstream's error answer becomes, the same for every OpenAI-compatible client: a 4xx
+    passes through with its own status and message (an unknown model stays a 404); a 5xx is a 502
+    that names neither the upstream's address nor its words (the log line has both)."""
+    message, type_, param, code = _error_fields(body)
+    if status >= 500:
+        return UpstreamError(f"the {service} failed with HTTP {status}", detail=f"{url}: {message}")
+    return UpstreamRejected(status, message or f"the {service} answered HTTP {status}",
+                            type=type_ or "invalid_request_error", param=param, code=code)
+
+
+def upstream_failure(exc: BaseException, timed_out: bool, service: str, url: str) -> UpstreamError:
+    """A connection that failed or timed out, without the address (the detail has it)."""
+    detail = f"{url}: {exc or type(exc).__name__}"
+    if timed_out:
+        return UpstreamTimeout(f"the {service} timed out ({type(exc).__name__})", detail=detail)
+    return UpstreamError(f"the {service} is unreachable ({type(exc).__name__})", detail=detail)
 
 
 class NotFound(AistackError):

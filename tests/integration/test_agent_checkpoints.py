@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fakes import Scripted, calling, turn
+from support.agent_fakes import Scripted, calling, turn
 from langchain_core.messages import AIMessage, BaseMessage
 
 from aistack.agents.service import AgentService

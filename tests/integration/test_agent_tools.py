@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pve_server import PveServer, node_status
-from servers import ServerProcess, start_prometheus_on_a_down_target
+from support.pve_server import PveServer, node_status
+from support.servers import ServerProcess, start_prometheus_on_a_down_target
 
 from aistack.agents.tools import AgentTool, ToolContext, ToolError, execute, registered
 from aistack.container import Container

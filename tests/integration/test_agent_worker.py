@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from agent_plugins import kill_during_call_2
-from servers import BIN
+from support.agent_plugins import kill_during_call_2
+from support.servers import BIN
 
 from aistack.agents.bus import Bus
 
@@ -28,7 +28,7 @@ def test_a_dead_workers_hand_off_is_taken_over_and_finished(tmp_path: Path) -> N
     record, block = tmp_path / "record.log", tmp_path / "block"
     block.touch()
     (tmp_path / "settings.yaml").write_text(json.dumps({"agents": {
-        "plugins": ["agent_plugins"], "bus_url": REDIS, "bus_stream": stream, "definitions": {
+        "plugins": ["support.agent_plugins"], "bus_url": REDIS, "bus_stream": stream, "definitions": {
             "scribe": {"tools": ["record"], "tool_choice": "required", "max_iterations": 3}}}}))
     env = {**os.environ, "AISTACK_PROFILES": "test", "AISTACK_HOME": str(tmp_path / "home"),
            "AISTACK_SETTINGS_DIR": str(tmp_path), "AGENT_RECORD": str(record), "AGENT_BLOCK": str(block),
@@ -65,7 +65,7 @@ def test_a_dead_workers_hand_off_is_taken_over_and_finished(tmp_path: Path) -> N
 
 
 def test_a_supervisor_hands_off_on_the_bus_and_a_worker_runs_it(tmp_path: Path) -> None:
-    from agent_fakes import Scripted, calling, turn
+    from support.agent_fakes import Scripted, calling, turn
     from langchain_core.messages import AIMessage
 
     from aistack.agents.service import AgentService

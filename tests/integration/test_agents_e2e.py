@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from agent_plugins import kill_during_call_2
-from servers import BIN, ServerProcess, start_gateway, start_prometheus_on_a_down_target
+from support.agent_plugins import kill_during_call_2
+from support.servers import BIN, ServerProcess, start_gateway, start_prometheus_on_a_down_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ADMIN = "admin-key-for-tests"
@@ -144,7 +144,7 @@ def cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
 def test_the_cli_resumes_a_killed_run_without_repeating_completed_calls(tmp_path: Path) -> None:
     record, block = tmp_path / "record.log", tmp_path / "block"
     block.touch()
-    (tmp_path / "settings.yaml").write_text(json.dumps({"agents": {"plugins": ["agent_plugins"], "definitions": {
+    (tmp_path / "settings.yaml").write_text(json.dumps({"agents": {"plugins": ["support.agent_plugins"], "definitions": {
         "scribe": {"tools": ["record"], "tool_choice": "required", "max_iterations": 3,
                    "instructions": "Write notes with the record tool."}}}}))
     env = {"AISTACK_PROFILES": "test", "AISTACK_HOME": str(tmp_path / "home"), "AISTACK_SETTINGS_DIR": str(tmp_path),

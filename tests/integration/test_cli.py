@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from servers import ServerProcess
+from support.cli import run
+from support.servers import ServerProcess
 
 pytestmark = pytest.mark.integration
-AISTACK = str(Path(sys.executable).parent / "aistack")
-
-
-def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}
-    return subprocess.run([AISTACK, *args], capture_output=True, text=True, timeout=120, input=stdin,
-                          env={**clean, "AISTACK_PROFILES": "test", "COLUMNS": "120", **(env or {})})
-
-
 def test_models_and_one_prompt_through_the_gateway(embedded_gateway: ServerProcess) -> None:
     listed = run("models", "--url", embedded_gateway.url, "--json")
     assert listed.returncode == 0, listed.stderr

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import BIN, ServerProcess, free_port, start_gateway
+from support.servers import BIN, ServerProcess, free_port, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from servers import BIN, start_gateway, start_prometheus
+from support.servers import BIN, start_gateway, start_prometheus
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from load import stream_until
-from servers import BIN, ServerProcess, free_port
-from test_cli import run
+from support.load import stream_until
+from support.servers import BIN, ServerProcess, free_port
+from support.cli import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ADMIN = {"Authorization": "Bearer admin-secret", "X-Aistack-Actor": "ci"}

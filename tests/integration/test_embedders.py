@@ -73,11 +73,12 @@ def test_dynamic_int8_is_built_once_and_stays_close_to_the_bundled_file(tmp_path
     from aistack.embeddings import create_embedder
 
     plain = create_embedder(Settings.model_validate({"home": str(tmp_path), "embeddings": {"onnx": {"quantize": "none"}}}))
-    fast = create_embedder(Settings(home=tmp_path))
-    cached = list((tmp_path / "cache" / "embeddings").iterdir())
+    here = Settings.model_validate({"home": str(tmp_path), "embeddings": {"onnx": {"cache_dir": str(tmp_path / "q")}}})
+    fast = create_embedder(here)
+    cached = list((tmp_path / "q").iterdir())
     assert len(cached) == 1 and cached[0].name.endswith("-dynamic-int8.onnx")
     built = cached[0].stat().st_mtime_ns
-    create_embedder(Settings(home=tmp_path))
+    create_embedder(here)
     assert cached[0].stat().st_mtime_ns == built  # reused, not rebuilt
     agreement = (plain.embed_documents(TEXTS) * fast.embed_documents(TEXTS)).sum(axis=1)
     assert agreement.min() > 0.98, agreement

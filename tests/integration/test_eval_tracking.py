@@ -16,8 +16,8 @@ import mlflow
 import openai
 import psycopg
 import pytest
-from servers import ServerProcess, free_port, start_gateway, start_mlflow, start_moto
-from test_cli import AISTACK, run
+from support.servers import ServerProcess, free_port, start_gateway, start_mlflow, start_moto
+from support.cli import AISTACK, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset"

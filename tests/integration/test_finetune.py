@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import BIN, start_gateway
+from support.servers import BIN, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DATA = Path(__file__).parent.parent / "data" / "finetune" / "memorise.jsonl"

@@ -9,7 +9,7 @@ import time
 import httpx
 import openai
 import pytest
-from servers import ServerProcess
+from support.servers import ServerProcess
 
 pytestmark = [pytest.mark.integration]
 MODEL = "smollm2-135m-instruct"

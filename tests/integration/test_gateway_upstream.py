@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from servers import ServerProcess, free_port, start_gateway
+from support.servers import ServerProcess, free_port, start_gateway
 
 pytestmark = pytest.mark.integration
 MODEL = "smollm2-135m-instruct"
@@ -65,12 +65,16 @@ def test_upstream_down_is_502_and_not_ready(tmp_path: Path) -> None:
     try:
         ready = httpx.get(server.url + "/ready")
         assert ready.status_code == 503 and "unreachable" in ready.json()["llm"]["error"]
+        hidden = dead.removeprefix("http://")  # the upstream's address is internal: the log has it, no body does
+        assert hidden not in ready.text
         sdk = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
         for stream in (False, True):
             with pytest.raises(openai.APIStatusError) as info:
                 sdk.chat.completions.create(model=MODEL, messages=QUESTION, stream=stream)
             assert info.value.status_code == 502
             assert info.value.body["type"] == "upstream_error"
+            assert hidden not in str(info.value.body)
+        assert hidden in server.log()
         assert httpx.get(server.url + "/health").status_code == 200
     finally:
         server.stop()

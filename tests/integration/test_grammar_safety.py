@@ -11,7 +11,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from servers import ServerProcess
+from support.servers import ServerProcess
 
 pytestmark = [pytest.mark.integration]
 MODEL = "smollm2-135m-instruct"

@@ -12,8 +12,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from pve_server import PveServer, node_status
-from servers import BIN
+from support.pve_server import PveServer, node_status
+from support.servers import BIN
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from contracts.llm import LLMContract
-from servers import ServerProcess, start_llama_cpp_server
+from support.servers import ServerProcess, start_llama_cpp_server
 
 from aistack.llm.llamacpp import LlamaCppBackend
 from aistack.llm.openai_compat import OpenAICompatBackend
@@ -31,7 +31,7 @@ def llama_cpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
 def upstream(url: str) -> OpenAICompatBackend:
     settings = Settings()
     settings.llm.openai.base_url = url + "/v1"
-    return OpenAICompatBackend(settings)
+    return OpenAICompatBackend.from_settings(settings)
 
 
 class TestLlamaCpp(LLMContract):
@@ -43,7 +43,7 @@ class TestLlamaCpp(LLMContract):
     async def backend(self) -> AsyncIterator[LlamaCppBackend]:
         settings = Settings()
         settings.llm.llamacpp.models = {"smollm2-135m-instruct": LlamaCppModel(n_ctx=512)}
-        backend = LlamaCppBackend(settings)
+        backend = LlamaCppBackend.from_settings(settings)
         await backend.start()
         yield backend
         await backend.close()
@@ -86,4 +86,4 @@ def test_missing_gguf_is_a_clear_error(tmp_path: Path) -> None:
     settings = Settings()
     settings.llm.llamacpp.models = {"m": LlamaCppModel(path=tmp_path / "absent.gguf")}
     with pytest.raises(BackendUnavailable, match="absent.gguf does not exist"):
-        asyncio.run(LlamaCppBackend(settings).start())
+        asyncio.run(LlamaCppBackend.from_settings(settings).start())

@@ -18,11 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-from servers import ServerProcess, free_port
+from support.servers import ServerProcess, free_port
 
 from aistack.deploy.bluegreen import Deployer
 from aistack.deploy.nginx import Nginx, render
-from aistack.deploy.routing import SlotRouter
+from aistack.deploy.slots import SlotStore
+from aistack.deploy.view import SlotView
+from aistack.llm.routing import SlotRouter
 from aistack.deploy.runtimes import Runtimes
 from aistack.deploy.slots import Slot
 from aistack.errors import Conflict
@@ -86,10 +88,12 @@ class Stack:
             "enabled": True, "config_path": tmp / "conf.d" / "llm.conf", "main_config": tmp / "main.conf",
             "listen": f"127.0.0.1:{self.port}", "server_name": "localhost", "tls_cert": None, "tls_key": None})
         self.servers = {name: slot_server(name) for name in ("blue", "green")}
-        self.router = SlotRouter(self.settings)
+        self.store = SlotStore(self.settings.home / "deploy" / "state.db")
+        view = SlotView(self.store, self.settings.deploy)
+        self.router = SlotRouter(view, self.settings.llm.openai)
         for name, server in self.servers.items():
-            self.router.store.put(Slot(name, f"http://127.0.0.1:{server.server_port}/v1", version=name), "test")
-        self.deployer = Deployer(self.router, Runtimes(self.settings.home))
+            self.store.put(Slot(name, f"http://127.0.0.1:{server.server_port}/v1", version=name), "test")
+        self.deployer = Deployer(self.store, view, self.router, Runtimes(self.settings.home), self.settings.deploy)
         self.url = f"http://127.0.0.1:{self.port}"
         self.nginx: ServerProcess | None = None
 
@@ -167,7 +171,7 @@ async def test_switch_canary_limits_and_a_rejected_config(stack: Stack) -> None:
     before = stack.settings.deploy.nginx.config_path.read_text()
     broken = stack.settings.deploy.nginx.model_copy(update={"server_name": "bad;name { oops"})
     with pytest.raises(Conflict, match="nginx -t rejected"):
-        Nginx(broken).apply(render(stack.router.refresh(force=True), broken, stack.settings.deploy.rate_limit))
+        Nginx(broken).apply(render(stack.store.list(), broken, stack.settings.deploy.rate_limit))
     assert stack.settings.deploy.nginx.config_path.read_text() == before
     assert subprocess.run(["nginx", "-t", "-c", str(stack.settings.deploy.nginx.main_config)],
                           capture_output=True).returncode == 0

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from servers import ServerProcess, free_port
-from test_cli import run
+from support.servers import ServerProcess, free_port
+from support.cli import run
 
 pytestmark = pytest.mark.integration
 

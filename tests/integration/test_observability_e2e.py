@@ -20,7 +20,7 @@ import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from servers import (
+from support.servers import (
     ServerProcess,
     free_port,
     start_alertmanager,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import BIN, ServerProcess, free_port, start_gateway
+from support.servers import BIN, ServerProcess, free_port, start_gateway
 
 pytestmark = pytest.mark.integration
 SERVER = Path(__file__).parent.parent / "ollama_server.py"

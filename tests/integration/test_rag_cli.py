@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from corpus import mixed_folder
-from servers import ServerProcess, start_gateway
-from test_cli import run
+from support.corpus import mixed_folder
+from support.servers import ServerProcess, start_gateway
+from support.cli import run
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from corpus import BROKEN, mixed_folder
-from servers import ServerProcess
+from support.corpus import BROKEN, mixed_folder
+from support.servers import ServerProcess
 
 pytestmark = [pytest.mark.integration]
 MODEL = "smollm2-135m-instruct"
@@ -184,7 +184,8 @@ def test_openai_embedder_against_the_gateway_matches_the_bundled_one(embedded_ga
         remote.close()
     broken = create_embedder(Settings.model_validate({"embeddings": {"backend": "openai", "openai": {
         "base_url": embedded_gateway.url + "/v1", "model": "nope"}}}))
-    from aistack.errors import UpstreamError
+    from aistack.errors import UpstreamRejected
 
-    with pytest.raises(UpstreamError, match="answered 404"):
+    with pytest.raises(UpstreamRejected, match="does not exist") as raised:  # as the LLM client maps it
         broken.embed_query("x")
+    assert raised.value.status == 404 and raised.value.code == "model_not_found"

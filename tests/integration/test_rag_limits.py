@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from corpus import mixed_folder
+from support.corpus import mixed_folder
 from fastapi.testclient import TestClient
 
 from aistack.container import Container
@@ -57,7 +57,7 @@ def test_uploads_over_the_limit_get_413_and_the_server_goes_on(client) -> None:
 
 
 def test_a_vector_store_server_that_is_down_is_not_ready_and_chat_still_works(tmp_path: Path) -> None:
-    from servers import free_port
+    from support.servers import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     settings = Settings.model_validate({"home": str(tmp_path), "llm": {"backend": "fake"},

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import BROKEN, mixed_folder
-from servers import BIN
+from support.corpus import BROKEN, mixed_folder
+from support.servers import BIN
 
 from aistack.container import Container
 from aistack.knowledge.retrieve import RetrievalOptions

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import start_gateway
+from support.servers import start_gateway
 
 from aistack.deploy.ratelimit import MemoryLimiter, RedisLimiter
 from aistack.settings.deploy import RateLimitSettings

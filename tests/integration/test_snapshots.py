@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import mixed_folder
-from servers import ServerProcess, start_chroma, start_moto
-from test_cli import run
+from support.corpus import mixed_folder
+from support.servers import ServerProcess, start_chroma, start_moto
+from support.cli import run
 
 from aistack.container import Container
 from aistack.settings.model import Settings

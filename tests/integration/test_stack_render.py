@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from servers import BIN
+from support.servers import BIN
 
 from aistack.infra.compose import ComposeInvalid, validate
 

@@ -8,7 +8,7 @@ import json
 
 import openai
 import pytest
-from servers import ServerProcess
+from support.servers import ServerProcess
 
 pytestmark = pytest.mark.integration
 MODEL = "smollm2-135m-instruct"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from contracts.vectorstore import VectorStoreContract
-from servers import ServerProcess, start_chroma
+from support.servers import ServerProcess, start_chroma
 
 from aistack.errors import StoreLocked
 from aistack.settings.model import Settings
@@ -66,7 +66,7 @@ def test_embedded_qdrant_held_by_another_process_is_a_clear_error(tmp_path: Path
 
 
 def test_hybrid_retrieval_works_on_chroma_too(chroma_server: ServerProcess, tmp_path: Path) -> None:
-    from corpus import mixed_folder
+    from support.corpus import mixed_folder
 
     from aistack.container import Container
     from aistack.knowledge.retrieve import RetrievalOptions

@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from load import stream_until
+from support.load import stream_until
 from prometheus_client.parser import text_string_to_metric_families
-from servers import BIN, ServerProcess, free_port, start_gateway, start_prometheus
-from vllm_server import SERVED, start_vllm
+from support.servers import BIN, ServerProcess, free_port, start_gateway, start_prometheus
+from support.vllm_server import SERVED, start_vllm
 
 from aistack.observability.dashboards import RATE, VLLM
 

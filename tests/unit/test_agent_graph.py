@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fakes import Scripted, calling, replies, turn
+from support.agent_fakes import Scripted, calling, replies, turn
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 
 from aistack.agents.service import AgentService

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from servers import BIN
+from support.servers import BIN
 
 from aistack.infra.hostcheck import check_host
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from corpus import BROKEN, PDF_PAGES, mixed_folder, write_pdf
+from support.corpus import BROKEN, PDF_PAGES, mixed_folder, write_pdf
 
 from aistack.embeddings import bm25
 from aistack.errors import Forbidden, InvalidRequest

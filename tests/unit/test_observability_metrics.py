@@ -11,23 +11,13 @@ from collections.abc import AsyncIterator
 import httpx
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from test_gateway import CHAT, client_for, make_settings
+from support.gateway import CHAT, client_for, make_settings, value
 
 from aistack.container import Container
 from aistack.metrics import GpuCollector, Metrics, bucket_quantile
 from aistack.client.status import parse
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
-
-
-def samples(text: str) -> dict[tuple[str, frozenset], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    return samples(text).get((name, frozenset(labels.items())), 0.0)
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_gateway import CHAT, client_for, make_settings
-from test_observability_metrics import value
+from support.gateway import CHAT, client_for, make_settings, value
 
 from aistack.deploy.ratelimit import MemoryLimiter
 

@@ -69,7 +69,7 @@ def serve(
     except (MissingDependency, UnknownBackend) as exc:
         fail(str(exc))
     except AistackError as exc:
-        fail(exc.message)
+        fail(f"{exc.message} ({exc.detail})" if exc.detail else exc.message)
     uvicorn.run(
         application,
         host=host or config.server.host,

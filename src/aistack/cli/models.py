@@ -63,7 +63,7 @@ def pull(
     from aistack.registry import MissingDependency
 
     try:
-        models = OllamaModels(host or ollama_host(settings()), timeout=None)
+        models = OllamaModels(host or ollama_host(settings().llm.openai), timeout=None)
         events = models.pull(name)
         if as_json:
             for event in events:

@@ -18,8 +18,8 @@ def guard(action: Callable[[], T]) -> T:
     """The action's result; an error a user should read becomes a ClientError."""
     try:
         return action()
-    except AistackError as exc:
-        raise ClientError(exc.message) from None
+    except AistackError as exc:  # in process, the user is the operator: the detail is theirs to see
+        raise ClientError(f"{exc.message} ({exc.detail})" if exc.detail else exc.message) from None
 
 
 class Local:

@@ -1,1 +1,3 @@
-"""Production deployment: rate limits (ratelimit.py); slots, blue-green and A/B routing to come."""
+"""Production deployment: serving slots and their store (slots.py), how a slot runs (runtimes.py),
+blue-green and A/B switches (bluegreen.py), weighted sticky routing with failover (routing.py),
+nginx's upstream config (nginx.py), rate limits (ratelimit.py) and the deploy report (report.py)."""

@@ -17,11 +17,12 @@ from typing import Any
 import anyio
 import httpx
 
-from aistack.deploy.routing import SlotRouter
 from aistack.deploy.runtimes import Runtimes
-from aistack.deploy.slots import Slot
+from aistack.deploy.slots import Slot, SlotStore
+from aistack.deploy.view import SlotView
 from aistack.errors import AistackError, Conflict
-from aistack.settings.deploy import SmokeTest
+from aistack.llm.routing import SlotRouter
+from aistack.settings.deploy import DeploySettings, SmokeTest
 
 
 class StepFailed(Exception):
@@ -51,12 +52,39 @@ class DeployResult:
 
 
 class Deployer:
-    def __init__(self, router: SlotRouter, runtimes: Runtimes):
+    """The deployment service: slots, deploy, canary, weights, rollback and the audit trail. Every
+    store call runs in a worker thread; the view is re-read after each change, so this gateway
+    routes by it at once (the others within `deploy.refresh_interval`)."""
+
+    def __init__(self, store: SlotStore, view: SlotView, router: SlotRouter, runtimes: Runtimes,
+                 config: DeploySettings):
+        self._store = store
+        self.view = view
         self.router = router
-        self.store = router.store
-        self.config = router.config
+        self.config = config
         self.runtimes = runtimes
         self._lock = asyncio.Lock()  # one deployment at a time per gateway
+
+    async def _in_store(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: call(*args, **kwargs))
+
+    async def slots(self) -> list[Slot]:
+        return await self._in_store(self._store.list)
+
+    def inflight(self, name: str) -> int:
+        return self.router.inflight[name]
+
+    async def define(self, slot: Slot, actor: str) -> Slot:
+        return await self._in_store(self._store.put, slot, actor)
+
+    async def delete(self, name: str, actor: str) -> None:
+        await self._in_store(self._store.delete, name, actor)
+
+    async def audit(self, limit: int) -> list[dict[str, Any]]:
+        return await self._in_store(self._store.audit, limit)
+
+    async def _serving(self) -> list[str]:
+        return [r.name for r in await self.view.refresh()]
 
     async def _step(self, result: DeployResult, name: str, work: Any) -> Any:
         """Run one step and record it. A step returns its detail, or (detail, value)."""
@@ -104,23 +132,23 @@ class Deployer:
     async def _start_checked(self, result: DeployResult, slot: Slot, actor: str, tests: list[SmokeTest]) -> Slot:
         """Start, wait for health, smoke-test. On failure: stop it, mark it failed, re-raise."""
         runtime = self.runtimes.of(slot)
-        slot = self.store.update(slot.name, actor, "start", expect=("stopped", "failed", "ready", "draining"),
-                                 state="starting")
+        slot = await self._in_store(self._store.update, slot.name, actor, "start",
+                                    expect=("stopped", "failed", "ready", "draining"), state="starting")
         try:
             await self._step(result, "start", anyio.to_thread.run_sync(runtime.start, slot))
             await self._step(result, "health", self._healthy(slot))
             await self._step(result, "smoke tests", self._smoke(slot, tests))
         except StepFailed:
             await anyio.to_thread.run_sync(runtime.stop, slot)
-            self.store.update(slot.name, actor, "failed", state="failed", weight=0.0)
+            await self._in_store(self._store.update, slot.name, actor, "failed", state="failed", weight=0.0)
             raise
-        return self.store.update(slot.name, actor, "ready", state="ready")
+        return await self._in_store(self._store.update, slot.name, actor, "ready", state="ready")
 
     async def deploy(self, name: str, actor: str, tests: list[SmokeTest] | None = None) -> DeployResult:
         async with self._lock:
             result = DeployResult(name, "deploy", ok=False)
-            slot = self.store.get(name)
-            others = [s for s in self.store.list() if s.serving and s.name != name]
+            slot = await self._in_store(self._store.get, name)
+            others = [s for s in await self.slots() if s.serving and s.name != name]
             if slot.serving and not others:
                 raise Conflict(f"slot '{name}' already serves all traffic")
             try:
@@ -136,28 +164,29 @@ class Deployer:
                 result.ok = True
             except StepFailed as exc:
                 result.error = f"{exc}; nothing was switched"
-            result.active = [s.name for s in self.router.refresh(force=True) if s.serving]
+            result.active = await self._serving()
             return result
 
     async def canary(self, name: str, weight: float, actor: str, tests: list[SmokeTest] | None = None) -> DeployResult:
         async with self._lock:
             result = DeployResult(name, "canary", ok=False)
-            slot = self.store.get(name)
+            slot = await self._in_store(self._store.get, name)
             try:
                 if not slot.serving:
                     await self._start_checked(result, slot, actor, tests or self.config.smoke_tests)
                 if self.config.nginx.enabled:
-                    await self._step(result, "nginx", self.apply_nginx(self._future(**{name: {"state": "active", "weight": weight}})))
-                self.store.update(name, actor, "canary", state="active", weight=weight)
+                    future = await self._future(**{name: {"state": "active", "weight": weight}})
+                    await self._step(result, "nginx", self.apply_nginx(future))
+                await self._in_store(self._store.update, name, actor, "canary", state="active", weight=weight)
                 result.steps.append(Step("serve", True, f"weight {weight:g}"))
                 result.ok = True
             except StepFailed as exc:
                 result.error = f"{exc}; the slot gets no traffic"
-            result.active = [s.name for s in self.router.refresh(force=True) if s.serving]
+            result.active = await self._serving()
             return result
 
     async def rollback(self, actor: str) -> DeployResult:
-        previous = self.store.previous_active()
+        previous = await self._in_store(self._store.previous_active)
         if previous is None:
             raise Conflict("nothing to roll back to: no switch has happened yet")
         result = await self.deploy(previous, actor)
@@ -171,17 +200,23 @@ class Deployer:
         text = render(future, self.config.nginx, self.config.rate_limit)
         return await anyio.to_thread.run_sync(Nginx(self.config.nginx).apply, text)
 
-    def _future(self, **changes: dict[str, Any]) -> list[Slot]:
+    async def _future(self, **changes: dict[str, Any]) -> list[Slot]:
         """The slots as they will be after `changes`: what nginx is checked against first."""
-        return [replace(s, **changes.get(s.name, {})) for s in self.store.list()]
+        return [replace(s, **changes.get(s.name, {})) for s in await self.slots()]
+
+    async def nginx_config(self) -> str:
+        """The nginx snippet for the slots as they stand."""
+        from aistack.deploy.nginx import render
+
+        return render(await self.slots(), self.config.nginx, self.config.rate_limit)
 
     async def _switch(self, name: str, actor: str) -> tuple[str, list[Slot]]:
         if self.config.nginx.enabled:
-            future = {s.name: {"state": "draining", "weight": 0.0} for s in self.store.list()
+            future = {s.name: {"state": "draining", "weight": 0.0} for s in await self.slots()
                       if s.state == "active" and s.name != name}
-            await self.apply_nginx(self._future(**future, **{name: {"state": "active", "weight": 1.0}}))
-        _, old = self.store.switch(name, actor)
-        self.router.refresh(force=True)
+            await self.apply_nginx(await self._future(**future, **{name: {"state": "active", "weight": 1.0}}))
+        _, old = await self._in_store(self._store.switch, name, actor)
+        await self.view.refresh()
         return f"{name} serves all traffic", old
 
     async def _drain(self, slot: Slot) -> str:
@@ -190,21 +225,21 @@ class Deployer:
 
     async def _stop(self, slot: Slot, actor: str) -> str:
         await anyio.to_thread.run_sync(self.runtimes.of(slot).stop, slot)
-        self.store.update(slot.name, actor, "stop", state="stopped", weight=0.0)
+        await self._in_store(self._store.update, slot.name, actor, "stop", state="stopped", weight=0.0)
         return "stopped"
 
     def shutdown(self) -> None:
         """Stop the processes this gateway started, and say so in the store."""
         for name in list(self.runtimes.process.processes):
-            self.runtimes.process.stop(self.store.get(name))
-            self.store.update(name, "shutdown", "stop", state="stopped", weight=0.0)
+            self.runtimes.process.stop(self._store.get(name))
+            self._store.update(name, "shutdown", "stop", state="stopped", weight=0.0)
 
     async def set_weight(self, name: str, weight: float, actor: str) -> Slot:
-        slot = self.store.get(name)
+        slot = await self._in_store(self._store.get, name)
         if weight > 0 and slot.state != "active":
             raise Conflict(f"slot '{name}' is {slot.state}: deploy it (or start a canary) before giving it traffic")
         if self.config.nginx.enabled:
-            await self.apply_nginx(self._future(**{name: {"weight": weight}}))
-        slot = self.store.update(name, actor, "weight", weight=weight)
-        self.router.refresh(force=True)
+            await self.apply_nginx(await self._future(**{name: {"weight": weight}}))
+        slot = await self._in_store(self._store.update, name, actor, "weight", weight=weight)
+        await self.view.refresh()
         return slot

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aistack.errors import Conflict, InvalidRequest, NotFound
+from aistack.settings import Settings
 
 STATES = ("stopped", "starting", "ready", "active", "draining", "failed")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # fullmatch: "$" would let a trailing newline through
@@ -67,27 +68,44 @@ def check_slot(slot: Slot) -> Slot:
     return slot
 
 
+def store_location(settings: Settings) -> str:
+    """`deploy.store_url`, else SQLite under the data home."""
+    return settings.deploy.store_url or str(settings.home / "deploy" / "state.db")
+
+
 class SlotStore:
     """SQLite (a file path) or PostgreSQL (a postgresql:// URL); the same SQL for both."""
 
-    def __init__(self, location: str | Path):
+    def __init__(self, location: str | Path, connect_timeout: float = 5.0):
+        """Nothing is read here: the tables are made by the first transaction (a store that is
+        down at start-up must not stop the gateway)."""
         self.location = str(location)
         self.postgres = self.location.startswith(("postgresql://", "postgres://"))
+        self.connect_timeout = connect_timeout
         self._lock = threading.Lock()  # SQLite: one writer per process at a time
+        self._schema_ready = False
         if not self.postgres:
             Path(self.location).parent.mkdir(parents=True, exist_ok=True)
-        with self._transaction() as db:
-            for statement in SCHEMA:
-                db.execute(statement)
 
     @contextmanager
     def _transaction(self, write: bool = True) -> Iterator[Any]:
+        if not self._schema_ready:
+            with self._open(write=True) as db:
+                for statement in SCHEMA:
+                    db.execute(statement)
+            self._schema_ready = True
+        with self._open(write) as db:
+            yield db
+
+    @contextmanager
+    def _open(self, write: bool) -> Iterator[Any]:
         """One transaction. Writers go one at a time (a table lock, SQLite's IMMEDIATE); readers,
-        such as the router refreshing its slots on the request path, never wait for each other."""
+        such as the slot view's refresh, never wait for each other."""
         if self.postgres:
             import psycopg
 
-            with psycopg.connect(self.location) as conn, conn.transaction():
+            with psycopg.connect(self.location, connect_timeout=max(1, round(self.connect_timeout))) as conn, \
+                    conn.transaction():
                 if write and self._has_tables(conn):
                     conn.execute("LOCK TABLE slots IN SHARE ROW EXCLUSIVE MODE")
                 yield _Postgres(conn)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from aistack.embeddings.base import normalise
-from aistack.embeddings.quantize import dynamic_int8
+from aistack.embeddings.quantize import dynamic_int8, user_cache_dir
 from aistack.packaged import packaged_file
 from aistack.settings import Settings
 
@@ -44,7 +44,7 @@ class OnnxEmbedder:
             if not Path(path).is_file():
                 raise EmbedderFileMissing(f"embedder {what} file not found: {path}")
         if config.quantize == "dynamic":
-            model_path = dynamic_int8(Path(model_path), settings.home / "cache" / "embeddings")
+            model_path = dynamic_int8(Path(model_path), config.cache_dir or user_cache_dir())
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = config.n_threads
         options.inter_op_num_threads = 1

@@ -6,8 +6,10 @@ import httpx
 import numpy as np
 
 from aistack.embeddings.base import batches, normalise
-from aistack.errors import UpstreamError, UpstreamTimeout
+from aistack.errors import upstream_failure, upstream_rejection
 from aistack.settings import Settings
+
+SERVICE = "embeddings upstream"
 
 
 class OpenAIEmbedder:
@@ -31,14 +33,10 @@ class OpenAIEmbedder:
     def _embed(self, texts: list[str]) -> np.ndarray:
         try:
             response = self.http.post("/embeddings", json={"model": self.model, "input": texts})
-        except httpx.TimeoutException:
-            raise UpstreamTimeout(f"the embeddings upstream {self.base_url} timed out") from None
         except httpx.HTTPError as exc:
-            raise UpstreamError(f"cannot reach the embeddings upstream {self.base_url}: {exc}") from None
+            raise upstream_failure(exc, isinstance(exc, httpx.TimeoutException), SERVICE, self.base_url) from None
         if response.status_code >= 400:
-            raise UpstreamError(
-                f"the embeddings upstream {self.base_url} answered {response.status_code}: {response.text[:300]}"
-            )
+            raise upstream_rejection(response.status_code, response.content, SERVICE, self.base_url)
         rows = sorted(response.json()["data"], key=lambda row: row["index"])
         return normalise(np.array([row["embedding"] for row in rows], dtype=np.float32))
 

@@ -14,6 +14,11 @@ import tempfile
 from pathlib import Path
 
 
+def user_cache_dir() -> Path:
+    """The quantised copy depends only on the source file, so one build serves every data home."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aistack" / "embeddings"
+
+
 def cache_name(source: Path) -> str:
     digest = hashlib.sha256()
     with source.open("rb") as handle:

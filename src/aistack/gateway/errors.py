@@ -24,6 +24,8 @@ def error_response(error: AistackError) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AistackError)
     async def _aistack(_: Request, exc: AistackError) -> JSONResponse:
+        if exc.detail:
+            log.warning("%s (%s)", exc.message, exc.detail)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)

@@ -65,7 +65,7 @@ class StickyKey:
         self.header = header.lower()
 
     async def __call__(self, request: Request) -> None:
-        from aistack.deploy.routing import sticky_key
+        from aistack.llm.routing import sticky_key
 
         user = request.headers.get(self.header)
         sticky_key.set("user:" + user if user else client_key(request))

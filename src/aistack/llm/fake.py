@@ -17,6 +17,7 @@ from aistack.llm.protocol import (
 from aistack.llm.queue import ModelQueue
 from aistack.llm.responses import model_card
 from aistack.settings import Settings
+from aistack.settings.model import FakeLLMSettings
 
 
 class FakeBackend(GeneratingBackend):
@@ -24,10 +25,14 @@ class FakeBackend(GeneratingBackend):
 
     name = "fake"
 
-    def __init__(self, settings: Settings):
-        self.config = settings.llm.fake
+    def __init__(self, config: FakeLLMSettings):
+        self.config = config
         self.queues = {m: ModelQueue(m, self.config.max_queue) for m in self.config.models}
         self.cancelled = 0  # streams whose consumer went away before the end
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FakeBackend:
+        return cls(settings.llm.fake)
 
     async def start(self) -> None:
         pass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,12 +166,17 @@ def generate_text(
 class LlamaCppBackend(GeneratingBackend):
     name = "llamacpp"
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.configs = served_models(settings)
+    def __init__(self, catalogue: Callable[[], dict[str, LlamaCppModel]]):
+        """`catalogue` names the models served now: the configured ones and finished fine-tunes."""
+        self.catalogue = catalogue
+        self.configs = catalogue()
         self._loaded: dict[str, LoadedModel] = {}
         self._load_lock = asyncio.Lock()
         self.grammars = GrammarBuilder()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LlamaCppBackend:
+        return cls(lambda: served_models(settings))
 
     def preflight(self) -> None:
         """Fail before the server starts, with a plain message, when a GGUF file is missing."""
@@ -191,7 +196,7 @@ class LlamaCppBackend(GeneratingBackend):
         await asyncio.to_thread(self.grammars.close)
 
     async def models(self) -> list[dict[str, Any]]:
-        self.configs = served_models(self.settings)  # a fine-tune that finished since start-up is listed too
+        self.configs = await asyncio.to_thread(self.catalogue)  # a fine-tune finished since start-up is listed too
         return [model_card(name, "aistack-llamacpp") for name in self.configs]
 
     async def health(self) -> dict[str, Any]:
@@ -208,7 +213,7 @@ class LlamaCppBackend(GeneratingBackend):
         if name in self._loaded:
             return self._loaded[name]
         if name not in self.configs:
-            self.configs = served_models(self.settings)  # a fine-tune may have finished since start-up
+            self.configs = await asyncio.to_thread(self.catalogue)  # a fine-tune may have finished since
         if name not in self.configs:
             raise ModelNotFound(name, list(self.configs))
         async with self._load_lock:

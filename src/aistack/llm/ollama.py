@@ -10,12 +10,11 @@ from typing import Any
 
 from aistack.errors import BackendUnavailable, InvalidRequest
 from aistack.registry import MissingDependency
-from aistack.settings import Settings
+from aistack.settings.model import OpenAIUpstreamSettings
 
 
-def ollama_host(settings: Settings) -> str:
+def ollama_host(config: OpenAIUpstreamSettings) -> str:
     """`llm.openai.ollama_host`, else the upstream base URL without its `/v1`."""
-    config = settings.llm.openai
     return (config.ollama_host or config.base_url.rstrip("/").removesuffix("/v1")).rstrip("/")
 
 

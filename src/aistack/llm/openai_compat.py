@@ -16,12 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from aistack.errors import (
-    AistackError,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamTimeout,
-)
+from aistack.errors import AistackError, UpstreamError, upstream_failure, upstream_rejection
 from aistack.llm.ollama import ollama_host
 from aistack.llm.protocol import (
     ChatCompletionRequest,
@@ -30,38 +25,24 @@ from aistack.llm.protocol import (
 )
 from aistack.registry import MissingDependency
 from aistack.settings import Settings
+from aistack.settings.model import OpenAIUpstreamSettings
 
-
-def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
-    """message, type, param, code from an OpenAI error body (or a plain one)."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return (body.decode("utf-8", "replace")[:500] or None), None, None, None
-    error = data.get("error", data) if isinstance(data, dict) else {}
-    if isinstance(error, str):
-        return error, None, None, None
-    if not isinstance(error, dict):
-        return None, None, None, None
-    message = error.get("message") or error.get("detail")
-    code = error.get("code")
-    return (
-        str(message) if message is not None else None,
-        error.get("type"),
-        error.get("param"),
-        str(code) if code is not None else None,
-    )
+SERVICE = "upstream model server"
 
 
 class OpenAICompatBackend:
     name = "openai"
 
-    def __init__(self, settings: Settings):
-        self.config = settings.llm.openai
-        self.base_url = self.config.base_url.rstrip("/")
-        self.flavour = self.config.flavour
-        self.ollama_host = ollama_host(settings)
+    def __init__(self, config: OpenAIUpstreamSettings):
+        self.config = config
+        self.base_url = config.base_url.rstrip("/")
+        self.flavour = config.flavour
+        self.ollama_host = ollama_host(config)
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAICompatBackend:
+        return cls(settings.llm.openai)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -88,20 +69,9 @@ class OpenAICompatBackend:
             self._session = None
 
     def _failure(self, exc: BaseException) -> UpstreamError:
-        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)) and not isinstance(
-            exc, aiohttp.ConnectionTimeoutError
-        ):
-            return UpstreamTimeout(f"upstream {self.base_url} timed out: {type(exc).__name__}")
-        return UpstreamError(f"upstream {self.base_url} unreachable: {exc or type(exc).__name__}")
-
-    def _rejection(self, status: int, body: bytes) -> Exception:
-        message, type_, param, code = _error_fields(body)
-        message = message or f"upstream answered HTTP {status}"
-        if status >= 500:
-            return UpstreamError(f"upstream {self.base_url} failed with HTTP {status}: {message}")
-        return UpstreamRejected(
-            status, message, type=type_ or "invalid_request_error", param=param, code=code
-        )
+        timed_out = isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)) and not isinstance(
+            exc, aiohttp.ConnectionTimeoutError)
+        return upstream_failure(exc, timed_out, SERVICE, self.base_url)
 
     @asynccontextmanager
     async def _request(self, method: str, path: str, body: bytes | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -111,7 +81,7 @@ class OpenAICompatBackend:
             try:
                 async with self.session.request(method, url, data=body) as response:
                     if response.status >= 400:
-                        raise self._rejection(response.status, await response.read())
+                        raise upstream_rejection(response.status, await response.read(), SERVICE, self.base_url)
                     yield response
                     return
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
@@ -159,7 +129,7 @@ class OpenAICompatBackend:
 
     async def health(self) -> dict[str, Any]:
         models = await self.models()
-        return {"backend": self.name, "upstream": self.base_url, "models": len(models)}
+        return {"backend": self.name, "flavour": self.flavour, "models": len(models)}
 
     async def chat(self, request: ChatCompletionRequest) -> dict[str, Any]:
         return await self._post("/chat/completions", request)

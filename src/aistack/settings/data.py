@@ -33,8 +33,12 @@ class OnnxEmbedderSettings(Section):
     max_seq_length: int = Field(256, ge=8, le=512, description="Tokens per passage; longer is cut.")
     n_threads: int = Field(1, ge=1, description="onnxruntime intra-op threads.")
     quantize: Literal["dynamic", "none"] = Field(
-        "dynamic", description="dynamic: run the model as int8 (built once into <home>/cache, ~1.9x "
+        "dynamic", description="dynamic: run the model as int8 (built once into cache_dir, ~1.9x "
         "faster on a CPU); none: run the file as it is.",
+    )
+    cache_dir: Path | None = Field(
+        None, description="Where the int8 copy is built, named by the source file's hash. Empty: the user's "
+        "cache ($XDG_CACHE_HOME/aistack/embeddings, else ~/.cache/aistack/embeddings), shared by every data home.",
     )
 
 

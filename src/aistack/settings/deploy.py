@@ -63,6 +63,8 @@ class DeploySettings(Section):
     slots: dict[str, SlotSettings] = Field(
         default_factory=dict, description="Slots defined at start-up (blue, green...). The admin API adds more.")
     refresh_interval: float = Field(1.0, gt=0, description="Seconds between reads of the slot state.")
+    store_timeout: float = Field(
+        5.0, gt=0, description="Seconds one read of the slot state may take; past it the last good view serves.")
     sticky_header: str = Field("x-aistack-user", description="Header naming the user an A/B split sticks to.")
     failure_threshold: int = Field(3, ge=1, description="Failures in a row that take a slot out of rotation.")
     cooldown: float = Field(30.0, gt=0, description="Seconds a failing slot stays out of rotation.")

@@ -68,7 +68,7 @@ class ChromaStore:
                     ssl=url.scheme == "https", settings=chroma_settings,
                 )
             except Exception as exc:  # the client checks the server as it is built
-                raise BackendUnavailable(f"Chroma at {config.url} cannot be reached: {exc}") from None
+                raise BackendUnavailable("the Chroma server cannot be reached", detail=f"{config.url}: {exc}") from None
         else:
             path = Path(config.path or settings.home / "chroma")
             path.mkdir(parents=True, exist_ok=True)
@@ -82,7 +82,7 @@ class ChromaStore:
         except (NotFoundError, ValueError):
             raise NotFound(f"collection '{name}' does not exist") from None
         except Exception as exc:
-            raise BackendUnavailable(f"Chroma at {self.location} cannot be reached: {exc}") from None
+            raise BackendUnavailable("the Chroma server cannot be reached", detail=f"{self.location}: {exc}") from None
 
     def _with(self, name: str, action: Callable[[Any], T]) -> T:
         with self.lock:

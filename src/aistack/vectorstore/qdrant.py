@@ -84,7 +84,8 @@ class QdrantStore:
                 try:
                     exists = self.client.collection_exists(collection)
                 except Exception:
-                    raise BackendUnavailable(f"Qdrant at {self.location} cannot be reached: {exc}") from None
+                    raise BackendUnavailable("the Qdrant server cannot be reached",
+                                             detail=f"{self.location}: {exc}") from None
                 if not exists:
                     raise NotFound(f"collection '{collection}' does not exist") from None
                 raise

@@ -67,12 +67,12 @@ def deployer(request: Request) -> Any:
 
 
 def slot_json(request: Request, slot: Slot) -> dict[str, Any]:
-    return {**slot.as_json(), "inflight": deployer(request).router.inflight[slot.name]}
+    return {**slot.as_json(), "inflight": deployer(request).inflight(slot.name)}
 
 
 @router.get("/slots")
 async def list_slots(request: Request, _: str = Actor) -> JSONResponse:
-    slots = deployer(request).router.refresh(force=True)
+    slots = await deployer(request).slots()
     return JSONResponse({"object": "list", "data": [slot_json(request, s) for s in slots]})
 
 
@@ -80,14 +80,14 @@ async def list_slots(request: Request, _: str = Actor) -> JSONResponse:
 async def define_slot(name: str, request: Request, actor: str = Actor) -> JSONResponse:
     body = await parse(request, SlotDefinition)
     spec = {"command": body.command, "env": body.env, "compose_file": body.compose_file}
-    slot = deployer(request).store.put(Slot(name, body.url, body.model, 0.0, "stopped", body.version,
-                                            body.runtime, spec), actor)
+    slot = await deployer(request).define(Slot(name, body.url, body.model, 0.0, "stopped", body.version,
+                                               body.runtime, spec), actor)
     return JSONResponse(slot_json(request, slot))
 
 
 @router.delete("/slots/{name}")
 async def delete_slot(name: str, request: Request, actor: str = Actor) -> JSONResponse:
-    deployer(request).store.delete(name, actor)
+    await deployer(request).delete(name, actor)
     return JSONResponse({"deleted": name})
 
 
@@ -118,7 +118,7 @@ async def rollback(request: Request, actor: str = Actor) -> JSONResponse:
 
 @router.get("/audit")
 async def audit(request: Request, limit: int = 50, _: str = Actor) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": deployer(request).store.audit(min(max(limit, 1), 1000))})
+    return JSONResponse({"object": "list", "data": await deployer(request).audit(min(max(limit, 1), 1000))})
 
 
 @router.get("/ab-report")
@@ -132,15 +132,11 @@ async def ab_report(request: Request, _: str = Actor) -> JSONResponse:
 @router.get("/nginx-config")
 async def nginx_config(request: Request, _: str = Actor) -> Response:
     """The nginx snippet for the slots serving now."""
-    from aistack.deploy.nginx import render
-
-    config = request.app.state.container.settings.deploy
-    text = render(deployer(request).router.refresh(force=True), config.nginx, config.rate_limit)
-    return Response(text, media_type="text/plain")
+    return Response(await deployer(request).nginx_config(), media_type="text/plain")
 
 
 @router.post("/nginx")
 async def nginx_apply(request: Request, _: str = Actor) -> JSONResponse:
     """Render, check with nginx -t, reload (the previous file is kept when the check fails)."""
-    slots = deployer(request).router.refresh(force=True)
-    return JSONResponse({"applied": await deployer(request).apply_nginx(slots)})
+    service = deployer(request)
+    return JSONResponse({"applied": await service.apply_nginx(await service.slots())})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import anyio
 from fastapi import APIRouter, Request
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Request
 from aistack.errors import AistackError
 from aistack.gateway.responses import JSONResponse
 
+log = logging.getLogger("aistack")
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 10.0
 
@@ -31,9 +33,9 @@ async def ready(request: Request) -> JSONResponse:
     try:
         store = await anyio.to_thread.run_sync(lambda: container.store)
         await asyncio.wait_for(anyio.to_thread.run_sync(store.ping), READY_TIMEOUT_S)
-    except Exception as exc:  # any client error means the store cannot serve
-        reason = exc.message if isinstance(exc, AistackError) else str(exc) or type(exc).__name__
+    except Exception as exc:  # any client error means the store cannot serve; its address stays in the log
+        log.warning("vector store not ready: %s", exc)
+        reason = exc.message if isinstance(exc, AistackError) else f"unreachable ({type(exc).__name__})"
         return JSONResponse({"status": "unavailable", "llm": llm,
                              "vectorstore": {"backend": backend, "error": reason}}, status_code=503)
-    return JSONResponse({"status": "ready", "llm": llm,
-                         "vectorstore": {"backend": store.name, "location": store.location}})
+    return JSONResponse({"status": "ready", "llm": llm, "vectorstore": {"backend": store.name}})

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from servers import ServerProcess, free_port
+from support.servers import ServerProcess, free_port
 
 from aistack.llm.vllm import vllm_command
 from aistack.settings.vllm import VllmSettings

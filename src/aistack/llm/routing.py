@@ -5,7 +5,10 @@
 - Passive health: a slot that fails `failure_threshold` times in a row sits out `cooldown` seconds.
 - Failover: a request that failed before any response byte reached the client moves to the next
   slot. A stream that already sent chunks is not replayed.
-- In-flight requests per slot, so a switch can drain the old slot before stopping it."""
+- In-flight requests per slot, so a switch can drain the old slot before stopping it.
+
+The routes come from a `RouteTable`: an in-memory view the request path reads without waiting
+(the deployment's slot store behind it is refreshed elsewhere, off the event loop)."""
 
 from __future__ import annotations
 
@@ -16,9 +19,9 @@ import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from aistack.deploy.slots import Slot, SlotStore
 from aistack.errors import BackendUnavailable, UpstreamError, UpstreamTimeout
 from aistack.llm.openai_compat import OpenAICompatBackend
 from aistack.llm.protocol import (
@@ -26,19 +29,38 @@ from aistack.llm.protocol import (
     CompletionRequest,
     SamplingParams,
 )
-from aistack.settings import Settings
+from aistack.settings.model import OpenAIUpstreamSettings
 
 sticky_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("sticky_key", default=None)
 
 
-def store_location(settings: Settings) -> str:
-    return settings.deploy.store_url or str(settings.home / "deploy" / "state.db")
+@dataclass(frozen=True)
+class Route:
+    """A slot as the router needs it: where it is, which model, and its share of traffic."""
+    name: str
+    url: str  # OpenAI-compatible base URL, with /v1
+    model: str | None = None  # the upstream's model name; None passes the client's through
+    weight: float = 0.0
+    version: str | None = None
 
 
-def rendezvous(key: str, slots: list[Slot]) -> list[Slot]:
+class RouteTable(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def routes(self) -> list[Route]:
+        """The serving routes, from memory: never waits on a store. Raises BackendUnavailable when
+        no view has been read yet."""
+
+    async def refresh(self) -> list[Route]:
+        """Read the table again now (after a switch); on failure the last good view stays."""
+
+
+def rendezvous(key: str, slots: list[Route]) -> list[Route]:
     """Slots in this key's order of preference: weighted highest-random-weight hashing. The first
     is chosen with probability weight / total, and a key keeps its slot while weights hold."""
-    def score(slot: Slot) -> float:
+    def score(slot: Route) -> float:
         digest = hashlib.sha256(f"{key}|{slot.name}".encode()).digest()
         u = (int.from_bytes(digest[:8], "big") + 1) / (2**64 + 1)  # uniform in (0, 1)
         return -math.log(u) / slot.weight
@@ -49,12 +71,12 @@ def rendezvous(key: str, slots: list[Slot]) -> list[Slot]:
 class SlotRouter:
     name = "slots"
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.config = settings.deploy
-        self.store = SlotStore(store_location(settings))
-        self.slots: list[Slot] = []
-        self._loaded_at = -math.inf
+    def __init__(self, table: RouteTable, upstream: OpenAIUpstreamSettings, failure_threshold: int = 3,
+                 cooldown: float = 30.0):
+        self.table = table
+        self.upstream = upstream
+        self.failure_threshold = failure_threshold
+        self.cooldown = cooldown
         self._clients: dict[tuple[str, str], OpenAICompatBackend] = {}
         self.inflight: Counter[str] = Counter()
         self._failures: Counter[str] = Counter()
@@ -65,53 +87,39 @@ class SlotRouter:
         self.metrics = metrics
 
     async def start(self) -> None:
-        for name, spec in self.config.slots.items():  # slots declared in settings, defined once
-            if not any(s.name == name for s in self.store.list()):
-                self.store.put(Slot(name, spec.url, spec.model, 0.0, "stopped", spec.version, spec.runtime,
-                                    spec.runtime_spec()), actor="settings")
-        self.refresh(force=True)
+        await self.table.start()
 
     async def close(self) -> None:
+        await self.table.close()
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
 
-    def refresh(self, force: bool = False) -> list[Slot]:
-        """The slots as the store has them, re-read at most every `refresh_interval` seconds (other
-        gateway instances see a switch within that time)."""
-        now = time.monotonic()
-        if force or now - self._loaded_at >= self.config.refresh_interval:
-            self.slots = self.store.list()
-            self._loaded_at = now
-        return self.slots
-
-    def client(self, slot: Slot) -> OpenAICompatBackend:
+    def client(self, slot: Route) -> OpenAICompatBackend:
         key = (slot.name, slot.url)
         if key not in self._clients:
-            upstream = self.settings.llm.openai.model_copy(update={"base_url": slot.url, "retries": 0})
-            self._clients[key] = OpenAICompatBackend(
-                self.settings.model_copy(update={"llm": self.settings.llm.model_copy(update={"openai": upstream})}))
+            self._clients[key] = OpenAICompatBackend(self.upstream.model_copy(update={"base_url": slot.url, "retries": 0}))
         return self._clients[key]
 
-    def candidates(self, key: str | None) -> list[Slot]:
-        serving = [s for s in self.refresh() if s.serving]
+    def candidates(self, key: str | None) -> list[Route]:
+        serving = self.table.routes()
         now = time.monotonic()
         healthy = [s for s in serving if self._cooldown_until.get(s.name, 0) <= now] or serving
         if not healthy:
             raise BackendUnavailable("no slot is serving: deploy one (aistack deploy run SLOT)")
         return rendezvous(key or str(time.monotonic_ns()), healthy)
 
-    def _outcome(self, slot: Slot, status: str, started: float, usage: dict[str, Any] | None = None) -> None:
+    def _outcome(self, slot: Route, status: str, started: float, usage: dict[str, Any] | None = None) -> None:
         if status == "error":
             self._failures[slot.name] += 1
-            if self._failures[slot.name] >= self.config.failure_threshold:
-                self._cooldown_until[slot.name] = time.monotonic() + self.config.cooldown
+            if self._failures[slot.name] >= self.failure_threshold:
+                self._cooldown_until[slot.name] = time.monotonic() + self.cooldown
         elif status == "success":
             self._failures[slot.name] = 0
         if self.metrics is not None:
             self.metrics.slot_outcome(slot.name, status, time.perf_counter() - started, usage)
 
-    def _for(self, slot: Slot, request: SamplingParams) -> Any:
+    def _for(self, slot: Route, request: SamplingParams) -> Any:
         return request.model_copy(update={"model": slot.model}) if slot.model else request
 
     async def _call(self, request: SamplingParams, call: Callable[[OpenAICompatBackend, Any], Awaitable[dict]]) -> dict:
@@ -185,7 +193,7 @@ class SlotRouter:
         return []
 
     async def health(self) -> dict[str, Any]:
-        serving = [s for s in self.refresh(force=True) if s.serving]
+        serving = await self.table.refresh()
         if not serving:
             raise BackendUnavailable("no slot is serving")
         return {"backend": self.name, "slots": {s.name: {"weight": s.weight, "version": s.version,
