@@ -8,6 +8,7 @@ import pytest
 
 from aistack.packaged import packaged_file
 from aistack.settings.model import Settings
+from aistack.testing.embeddings import EmbedderContract
 
 pytestmark = pytest.mark.integration
 TEXTS = ["How do I enable IOMMU for GPU passthrough?", "Qdrant answers gRPC on port 6334.",
@@ -84,3 +85,24 @@ def test_dynamic_int8_is_built_once_and_stays_close_to_the_bundled_file(tmp_path
     assert agreement.min() > 0.98, agreement
     batch = fast.embed_documents(TEXTS)
     assert np.array_equal(batch[1], fast.embed_documents([TEXTS[1]])[0])  # neighbours change nothing
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    from aistack.embeddings import create_embedder
+
+    embedder = create_embedder(Settings())
+    yield embedder
+    embedder.close()
+
+
+class TestBundledOnnxEmbedder(EmbedderContract):
+    @pytest.fixture
+    def embedder(self, bundled):
+        return bundled
+
+
+class TestSentenceTransformersEmbedder(EmbedderContract):
+    @pytest.fixture
+    def embedder(self, reference):
+        return reference

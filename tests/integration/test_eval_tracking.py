@@ -19,6 +19,10 @@ import pytest
 from support.servers import ServerProcess, free_port, start_gateway, start_mlflow, start_moto
 from support.cli import AISTACK, run
 
+from aistack.settings import Settings
+from aistack.testing.tracking import TrackingContract
+from aistack.tracking.mlflow import Tracking
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset"
 MODEL = "smollm2-135m-instruct"
@@ -134,9 +138,10 @@ def test_bad_input_is_a_clear_error(local: dict[str, Any], tmp_path: Path) -> No
     assert unknown.returncode == 1 and "no run abc" in unknown.stderr
 
 
-@pytest.fixture
-def tracking_server(tmp_path: Path) -> dict[str, str]:
-    """MLflow with a PostgreSQL backend (a database made for this test) and S3 artifacts on moto."""
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """MLflow with a PostgreSQL backend (a database made for this module) and S3 artifacts on moto."""
+    tmp_path = tmp_path_factory.mktemp("tracking-server")
     database = f"mlflow_{uuid.uuid4().hex[:8]}"
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {database}")
@@ -183,3 +188,20 @@ def test_tracking_ui_serves_the_local_store(local: dict[str, Any], tmp_path: Pat
         assert "rag-pipeline" in [e["name"] for e in found["experiments"]]
     finally:
         ui.stop()
+
+
+class TestLocalSQLiteTracking(TrackingContract):
+    @pytest.fixture
+    def tracking(self, tmp_path: Path) -> Tracking:
+        return Tracking(Settings(home=tmp_path))
+
+
+class TestTrackingServer(TrackingContract):
+    @pytest.fixture
+    def tracking(self, tracking_server: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tracking:
+        for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                            "MLFLOW_S3_ENDPOINT_URL": tracking_server["s3"]}.items():
+            monkeypatch.setenv(name, value)  # Tracking sets them from settings too: undone after the test
+        return Tracking(Settings.model_validate({"home": str(tmp_path), "tracking": {
+            "uri": tracking_server["url"], "s3_endpoint_url": tracking_server["s3"],
+            "s3_access_key": "test", "s3_secret_key": "test"}}))

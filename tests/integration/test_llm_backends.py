@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from contracts.llm import LLMContract
+from aistack.testing.llm import LLMContract
 from support.servers import ServerProcess, start_llama_cpp_server
 
 from aistack.llm.llamacpp import LlamaCppBackend

@@ -13,6 +13,8 @@ import pytest
 from support.corpus import BROKEN, mixed_folder
 from support.servers import ServerProcess
 
+from aistack.testing.embeddings import EmbedderContract
+
 pytestmark = [pytest.mark.integration]
 MODEL = "smollm2-135m-instruct"
 EMBEDDER = "all-MiniLM-L6-v2"
@@ -189,3 +191,20 @@ def test_openai_embedder_against_the_gateway_matches_the_bundled_one(embedded_ga
     with pytest.raises(UpstreamRejected, match="does not exist") as raised:  # as the LLM client maps it
         broken.embed_query("x")
     assert raised.value.status == 404 and raised.value.code == "model_not_found"
+
+
+@pytest.fixture(scope="module")
+def remote_embedder(embedded_gateway: ServerProcess):
+    from aistack.embeddings import create_embedder
+    from aistack.settings.model import Settings
+
+    embedder = create_embedder(Settings.model_validate({"embeddings": {"backend": "openai", "openai": {
+        "base_url": embedded_gateway.url + "/v1", "model": EMBEDDER}}}))
+    yield embedder
+    embedder.close()
+
+
+class TestOpenAIEmbedderThroughTheGateway(EmbedderContract):
+    @pytest.fixture
+    def embedder(self, remote_embedder):
+        return remote_embedder

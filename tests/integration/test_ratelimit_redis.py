@@ -1,9 +1,8 @@
-"""The Redis limiter against the real Redis at 127.0.0.1:6379: the same counts as the in-process
-limiter, and one limit shared by two gateway processes."""
+"""The Redis limiter against the real Redis at 127.0.0.1:6379: the rate limiter contract the
+in-process limiter passes too, and one limit shared by two gateway processes."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -11,8 +10,9 @@ import httpx
 import pytest
 from support.servers import start_gateway
 
-from aistack.deploy.ratelimit import MemoryLimiter, RedisLimiter
+from aistack.deploy.ratelimit import RedisLimiter
 from aistack.settings.deploy import RateLimitSettings
+from aistack.testing.ratelimit import RateLimiterContract
 
 pytestmark = pytest.mark.integration
 
@@ -21,21 +21,18 @@ def settings(**fields: object) -> RateLimitSettings:
     return RateLimitSettings(key_prefix=f"aistack-test:{uuid.uuid4().hex}:", **fields)
 
 
-def test_redis_and_memory_give_the_same_counts() -> None:
-    config = settings(requests_per_minute=30, burst=20)
-    redis = RedisLimiter(config, 20, 30)
-    memory = MemoryLimiter(20, 30)
-    try:
-        for limiter in (redis, memory):
-            burst = [limiter.acquire("k") for _ in range(25)]
-            assert [d.allowed for d in burst] == [True] * 20 + [False] * 5
-            assert [d.remaining for d in burst[:3]] == [19, 18, 17]
-            assert 1.5 < burst[-1].retry_after <= 2.0
-        time.sleep(2.1)  # one token back at 0.5/s
-        for limiter in (redis, memory):
-            assert [limiter.acquire("k").allowed for _ in range(2)] == [True, False]
-    finally:
-        redis.close()
+class TestRedisLimiter(RateLimiterContract):
+    @pytest.fixture
+    def make_limiter(self):
+        made: list[RedisLimiter] = []
+
+        def make(capacity: float, per_minute: float) -> RedisLimiter:
+            made.append(RedisLimiter(settings(), capacity, per_minute))
+            return made[-1]
+
+        yield make
+        for limiter in made:
+            limiter.close()
 
 
 def test_two_gateways_sharing_redis_enforce_one_limit(tmp_path: Path) -> None:
@@ -55,17 +52,3 @@ def test_two_gateways_sharing_redis_enforce_one_limit(tmp_path: Path) -> None:
     finally:
         for gateway in gateways:
             gateway.stop()
-
-
-def test_token_buckets_agree_too() -> None:
-    config = settings()
-    redis = RedisLimiter(config, 100, 100, prefix="tokens:")
-    memory = MemoryLimiter(100, 100)
-    try:
-        for limiter in (redis, memory):
-            assert limiter.acquire("k", cost=0).allowed
-            limiter.acquire("k", 150, force=True)
-            refused = limiter.acquire("k", cost=0)
-            assert not refused.allowed and 29 < refused.retry_after <= 30.6
-    finally:
-        redis.close()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from contracts.slotstore import SlotStoreContract
+from aistack.testing.slotstore import SlotStoreContract
 
 from aistack.deploy.slots import SlotStore
 

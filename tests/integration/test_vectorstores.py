@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from contracts.vectorstore import VectorStoreContract
+from aistack.testing.vectorstore import VectorStoreContract
 from support.servers import ServerProcess, start_chroma
 
 from aistack.errors import StoreLocked

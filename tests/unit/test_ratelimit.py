@@ -6,8 +6,15 @@ import pytest
 from support.gateway import CHAT, client_for, make_settings, value
 
 from aistack.deploy.ratelimit import MemoryLimiter
+from aistack.testing.ratelimit import RateLimiterContract
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
+
+
+class TestMemoryLimiter(RateLimiterContract):
+    @pytest.fixture
+    def make_limiter(self):
+        return MemoryLimiter
 
 
 class Clock:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from contracts.slotstore import SlotStoreContract
+from aistack.testing.slotstore import SlotStoreContract
 
 from aistack.deploy.slots import SlotStore
 

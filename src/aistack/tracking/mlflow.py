@@ -114,7 +114,7 @@ class Tracking:
         try:
             return self.client.get_run(run_id)
         except self.mlflow.exceptions.MlflowException:
-            raise NotFound(f"no run {run_id} in {self.uri}") from None
+            raise NotFound(f"no run {run_id} in the tracking store", detail=self.uri) from None
 
     def questions(self, run_id: str) -> list[dict[str, Any]]:
         """The per-question results a run logged (mlflow.log_table's {"columns", "data"})."""
@@ -133,6 +133,6 @@ class Tracking:
         try:
             version = self.client.get_model_version_by_alias(name, alias)
         except self.mlflow.exceptions.MlflowException:
-            raise NotFound(f"'{name}' has no alias '{alias}' in {self.uri}") from None
+            raise NotFound(f"'{name}' has no alias '{alias}' in the tracking store", detail=self.uri) from None
         config = self.mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{PIPELINE_FILE}")
         return PipelineConfig.model_validate(config)
