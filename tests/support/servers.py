@@ -24,6 +24,9 @@ def free_port() -> int:
 
 
 class ServerProcess:
+    """A server in its own process group, ready once `ready_path` answers 200; a context manager
+    (`with start_gateway(...) as gateway:`) that stops the whole group on exit."""
+
     def __init__(self, args: list[str], port: int, ready_path: str, env: dict[str, str] | None = None,
                  log: Path | None = None, timeout: float = 60.0):
         self.port = port
@@ -51,6 +54,12 @@ class ServerProcess:
     def log(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """The server and every process it started (its own process group)."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aistack.errors import BackendUnavailable, InvalidRequest, NotFound
 from aistack.knowledge.collections import check_name
@@ -17,6 +18,9 @@ from aistack.snapshots.retention import to_keep
 from aistack.vectorstore import VectorStore
 
 STAMP = "%Y%m%dT%H%M%S%fZ"
+UNAVAILABLE = ("the snapshot store cannot be used: check snapshots.endpoint_url, snapshots.bucket and the "
+               "access keys (the gateway log has the reason)")
+T = TypeVar("T")
 KINDS = {"tar.gz": "aistack", "snapshot": "qdrant"}
 
 
@@ -43,33 +47,44 @@ class SnapshotService:
         self.native = store.name == "qdrant" and bool(qdrant.url)
         self.qdrant_config = qdrant
 
-    @property
-    def s3(self) -> Any:
+    def _client(self) -> Any:
+        """The S3 client, kept once its bucket is known to be there (made if missing)."""
         if self._s3 is None:
             try:
                 import boto3
             except ModuleNotFoundError:
                 raise BackendUnavailable("snapshots need boto3: run pip install 'aistack[s3]'") from None
+            from botocore.exceptions import ClientError
+
             c = self.config
-            self._s3 = boto3.client(
+            client = boto3.client(
                 "s3", endpoint_url=c.endpoint_url, region_name=c.region,
                 aws_access_key_id=c.access_key.get_secret_value() if c.access_key else None,
                 aws_secret_access_key=c.secret_key.get_secret_value() if c.secret_key else None,
             )
-            self._ensure_bucket()
+            try:
+                client.head_bucket(Bucket=c.bucket)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                    raise
+                client.create_bucket(Bucket=c.bucket)
+            self._s3 = client
         return self._s3
 
-    def _ensure_bucket(self) -> None:
+    def s3(self, action: Callable[[Any], T], missing: str | None = None) -> T:
+        """One S3 call. Whatever fails, the caller reads the same 503 every time (no credentials,
+        no endpoint, a refused key); the detail goes to the log. `missing` turns a missing key
+        into that 404."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self._s3.head_bucket(Bucket=self.config.bucket)
+            return action(self._client())
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
-                raise BackendUnavailable(f"snapshot bucket {self.config.bucket}: {exc}") from None
-            self._s3.create_bucket(Bucket=self.config.bucket)
+            if missing and exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise NotFound(missing) from None
+            raise BackendUnavailable(UNAVAILABLE, detail=f"{self.config.endpoint_url or 'S3'}: {exc}") from None
         except BotoCoreError as exc:
-            raise BackendUnavailable(f"cannot reach the snapshot store {self.config.endpoint_url or 'S3'}: {exc}") from None
+            raise BackendUnavailable(UNAVAILABLE, detail=f"{self.config.endpoint_url or 'S3'}: {exc}") from None
 
     def create(self, collection: str) -> SnapshotInfo:
         check_name(collection)
@@ -87,7 +102,7 @@ class SnapshotService:
             data, _ = archive.export(self.store, collection)
             ext = "tar.gz"
         key = f"{self.config.prefix}/{collection}/{now.strftime(STAMP)}.{ext}"
-        self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=data)
+        self.s3(lambda s3: s3.put_object(Bucket=self.config.bucket, Key=key, Body=data))
         return SnapshotInfo(key, collection, now, len(data), KINDS[ext])
 
     def create_all(self) -> list[SnapshotInfo]:
@@ -95,13 +110,10 @@ class SnapshotService:
 
     def list(self, collection: str | None = None) -> list[SnapshotInfo]:
         prefix = f"{self.config.prefix}/{collection + '/' if collection else ''}"
-        found = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.config.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                info = self._parse(obj["Key"], obj["Size"])
-                if info is not None:
-                    found.append(info)
-        return sorted(found, key=lambda s: (s.collection, s.created_at))
+        pages = self.s3(lambda s3: list(s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.config.bucket, Prefix=prefix)))
+        found = [self._parse(obj["Key"], obj["Size"]) for page in pages for obj in page.get("Contents", [])]
+        return sorted((f for f in found if f is not None), key=lambda s: (s.collection, s.created_at))
 
     def _parse(self, key: str, size: int) -> SnapshotInfo | None:
         parts = key[len(self.config.prefix) + 1 :].split("/")
@@ -118,12 +130,8 @@ class SnapshotService:
         info = self._parse(key, 0)
         if info is None:
             raise InvalidRequest(f"'{key}' is not a snapshot key under {self.config.prefix}/", param="key")
-        from botocore.exceptions import ClientError
-
-        try:
-            data = self.s3.get_object(Bucket=self.config.bucket, Key=key)["Body"].read()
-        except ClientError:
-            raise NotFound(f"no snapshot '{key}' in bucket {self.config.bucket}") from None
+        data = self.s3(lambda s3: s3.get_object(Bucket=self.config.bucket, Key=key)["Body"].read(),
+                       missing=f"no snapshot '{key}' in bucket {self.config.bucket}")
         collection = check_name(target or info.collection)
         if info.kind == "qdrant":
             if not self.native:
@@ -149,5 +157,5 @@ class SnapshotService:
                 (kept if snap.key in keep else deleted).append(snap.key)
         if not dry_run:
             for key in deleted:
-                self.s3.delete_object(Bucket=self.config.bucket, Key=key)
+                self.s3(lambda s3, key=key: s3.delete_object(Bucket=self.config.bucket, Key=key))
         return {"kept": sorted(kept), "deleted": sorted(deleted)}
