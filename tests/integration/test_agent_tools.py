@@ -180,3 +180,16 @@ def test_settings_narrow_what_a_small_model_may_send(pve: PveServer) -> None:
     service = tools["restart_docker_service"].spec(context)["function"]["parameters"]["properties"]["service_name"]
     assert service["enum"] == ["vllm"]
     assert "enum" not in tools["check_proxmox_node_status"].spec(context_for())["function"]["parameters"]["properties"]["node"]
+
+
+def test_a_restart_gets_the_restart_timeout_not_the_generic_tool_timeout(tmp_path: Path) -> None:
+    slow = tmp_path / "docker"
+    slow.write_text('#!/bin/sh\nsleep 1.5\necho "Restarting done"\n')
+    slow.chmod(slow.stat().st_mode | stat.S_IEXEC)
+    context = context_for(tool_timeout=0.5, docker={"command": [str(slow), "compose"], "timeout": 10,
+                                                    "compose_dir": str(tmp_path), "allowed_services": ["vllm"]})
+    chosen = registered(context.settings)["restart_docker_service"]
+    timeout = chosen.timeout_for(context, context.settings.agents.tool_timeout)
+    assert timeout == 15  # docker.timeout, and 5 s for the tool's own work
+    outcome = execute(chosen, chosen.parse({"service_name": "vllm"}, context), context, timeout, limit=4000)
+    assert outcome.ok and "restarted vllm" in outcome.content, outcome.content

@@ -37,11 +37,18 @@ def test_config_show_masks_secrets_and_bad_config_exits_2(tmp_path: Path) -> Non
     key = tmp_path / "key"
     key.write_text("top-secret")
     shown = run("config", "show", "--json", env={"AISTACK_LLM__OPENAI__API_KEY_FILE": str(key),
-                                                 "AISTACK_SERVER__API_KEYS": "[k1]"})
+                                                 "AISTACK_SERVER__API_KEYS": "[k1]",
+                                                 "AISTACK_DEPLOY__STORE_URL": "postgresql://ops:hunter2@db/slots"})
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
     assert data["llm"]["openai"]["api_key"] == "**********" and data["server"]["api_keys"] == ["**********"]
     assert "top-secret" not in shown.stdout and "k1" not in shown.stdout
+    assert data["deploy"]["store_url"] == "postgresql://ops:**********@db/slots"  # a password inside a URL too
+    for env, field in (({"AISTACK_SERVER__API_KEYS": "[4242424242]"}, "server.api_keys.0"),
+                       ({"AISTACK_SERVER__PORT": "postgresql://ops:hunter2@db/x"}, "server.port")):
+        refused = run("config", "show", env=env)
+        assert refused.returncode == 2 and field in refused.stderr, refused.stderr
+        assert "4242424242" not in refused.stderr and "hunter2" not in refused.stderr  # a settings error quotes no secret
     assert data["llm"]["llamacpp"]["models"]["smollm2-135m-instruct"]["n_ctx"] == 1024  # test profile
     bad = run("config", "show", env={"AISTACK_SERVER__PORT": "http"})
     assert bad.returncode == 2

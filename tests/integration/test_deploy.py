@@ -223,3 +223,13 @@ def test_the_gateway_serves_https_with_cert_files(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(15)
+
+
+def test_slot_env_is_masked_in_the_api_and_the_audit(front: Front) -> None:
+    listed = front.http.get("/v1/admin/slots")
+    env = {s["name"]: s["spec"]["env"] for s in listed.json()["data"]}["blue"]
+    assert "AISTACK_HOME" in env and set(env.values()) == {"**********"}
+    audit = front.http.get("/v1/admin/audit")
+    assert audit.status_code == 200 and '"define"' in audit.text
+    for shown in (listed.text, audit.text):
+        assert str(front.tmp / "blue") not in shown  # the value the slot was given

@@ -99,7 +99,7 @@ def _allowed(arguments: Any, context: ToolContext) -> None:
                         f"(agents.docker.allowed_services: {', '.join(allowed) or 'none'})")
 
 
-@tool(destructive=True, precheck=_allowed,
+@tool(destructive=True, precheck=_allowed, timeout=lambda context: context.settings.agents.docker.timeout + 5,
       narrow=offer("service_name", lambda context: context.settings.agents.docker.allowed_services))
 def restart_docker_service(service_name: Annotated[str, Field(pattern=SERVICE_NAME, description="Compose service to restart")],
                            context: ToolContext) -> str:

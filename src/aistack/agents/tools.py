@@ -55,7 +55,13 @@ class AgentTool:
     arguments: type[BaseModel]
     function: Callable[..., Any]
     destructive: bool = False
-    timeout: float | None = None  # None: agents.tool_timeout
+    timeout: float | Callable[[ToolContext], float] | None = None  # None: agents.tool_timeout
+
+    def timeout_for(self, context: ToolContext, default: float) -> float:
+        """Seconds this call may take: its own (a number, or read from settings), else the default."""
+        if callable(self.timeout):
+            return self.timeout(context)
+        return self.timeout or default
     precheck: Callable[[BaseModel, ToolContext], None] | None = None  # raises ToolError before approval is asked
     takes_context: bool = False
     narrow: Callable[[dict[str, Any], ToolContext], None] | None = None  # edits the schema from settings
@@ -95,7 +101,7 @@ _REGISTRY: dict[str, AgentTool] = {}
 
 
 def make_tool(function: Callable[..., Any], *, name: str | None = None, description: str | None = None,
-              destructive: bool = False, timeout: float | None = None,
+              destructive: bool = False, timeout: float | Callable[[ToolContext], float] | None = None,
               precheck: Callable[[Any, ToolContext], None] | None = None,
               narrow: Callable[[dict[str, Any], ToolContext], None] | None = None,
               repeatable: bool = False) -> AgentTool:

@@ -6,6 +6,7 @@ import typer
 import yaml
 
 from aistack.cli.common import console, print_json, settings
+from aistack.settings.redact import masked
 
 app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 
@@ -13,7 +14,7 @@ app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=T
 @app.command("show")
 def show(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML.")) -> None:
     """Print the effective configuration (defaults, profiles, environment) with secrets masked."""
-    data = settings().model_dump(mode="json", by_alias=True)
+    data = masked(settings().model_dump(mode="json", by_alias=True))  # SecretStr fields are masked already
     if as_json:
         print_json(data)
     else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aistack.errors import Conflict, InvalidRequest, NotFound
+from aistack.settings.redact import MASK
 from aistack.settings import Settings
 
 STATES = ("stopped", "starting", "ready", "active", "draining", "failed")
@@ -48,7 +49,12 @@ class Slot:
         return self.state == "active" and self.weight > 0
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """What the API and the audit trail show: env values are masked (they hold keys and
+        passwords); the store keeps them, since the runtime needs them."""
+        data = asdict(self)
+        if data["spec"] and data["spec"].get("env"):
+            data["spec"]["env"] = {name: MASK for name in data["spec"]["env"]}
+        return data
 
 
 def check_slot(slot: Slot) -> Slot:

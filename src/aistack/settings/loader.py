@@ -23,6 +23,7 @@ import yaml
 from pydantic import ValidationError
 
 from aistack.settings.model import Settings
+from aistack.settings.redact import looks_secret, mask_url_passwords
 
 PACKAGE_PROFILES = Path(__file__).parent / "profiles"
 ENV_PREFIX = "AISTACK_"
@@ -121,7 +122,12 @@ def format_validation_error(error: ValidationError) -> str:
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         given = item.get("input")
-        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        if isinstance(given, dict):
+            shown = ""
+        elif looks_secret(item["loc"]):
+            shown = " (the value given is not shown: it may be a secret)"
+        else:
+            shown = f" (got {mask_url_passwords(repr(given))})"
         lines.append(f"  {where}: {item['msg']}{shown}")
     return "invalid settings:\n" + "\n".join(lines)
 
