@@ -135,6 +135,28 @@ def test_client_disconnect_stops_generation(sdk: openai.OpenAI, embedded_gateway
     assert access is not None and access["finish_reason"] == "cancelled"
 
 
+def test_a_non_streaming_client_that_hangs_up_stops_generation(embedded_gateway: ServerProcess) -> None:
+    """A greedy request that would run 1,000 tokens, not streamed: the client hangs up after a
+    second, and the backend stops long before the end (it used to run on, holding the model)."""
+    body = json.dumps({"model": MODEL, "max_tokens": 1000, "temperature": 0, "prompt": "1, 2, 3, 4, 5,"}).encode()
+    raw = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           f"X-Request-ID: hangup-plain\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    before = embedded_gateway.log().count('"msg":"generation cancelled"')
+    with socket.create_connection(("127.0.0.1", embedded_gateway.port)) as conn:
+        conn.sendall(raw)
+        time.sleep(1.0)
+    access = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and access is None:
+        lines = embedded_gateway.log().splitlines()
+        access = next((json.loads(t) for t in lines if '"request_id":"hangup-plain"' in t), None)
+        time.sleep(0.1)
+    assert access is not None and access["finish_reason"] == "cancelled", access
+    cancelled = [json.loads(t) for t in embedded_gateway.log().splitlines() if '"msg":"generation cancelled"' in t]
+    assert len(cancelled) > before, "the backend never stopped generating"
+    assert cancelled[-1]["completion_tokens"] < 500, cancelled[-1]
+
+
 def test_full_model_queue_answers_429_and_the_rest_complete(embedded_gateway: ServerProcess) -> None:
     """The test profile lets 4 requests wait behind the running one: of 8 at once, 3 get 429."""
     import asyncio

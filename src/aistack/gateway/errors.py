@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from aistack.errors import AistackError, validation_error
+from aistack.gateway.disconnect import ClientDisconnected
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
 
@@ -22,6 +23,11 @@ def error_response(error: AistackError) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ClientDisconnected)
+    async def _gone(request: Request, _: ClientDisconnected) -> Response:
+        request_log(request.scope)["finish_reason"] = "cancelled"
+        return Response(status_code=499)  # nginx's "client closed request": nobody reads it
+
     @app.exception_handler(AistackError)
     async def _aistack(_: Request, exc: AistackError) -> JSONResponse:
         if exc.detail:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from aistack.chat.service import ChatService
 from aistack.gateway.body import declares, parse
+from aistack.gateway.disconnect import unless_client_leaves
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.streaming import sse_response
@@ -50,7 +51,7 @@ async def chat_completions(http: Request) -> Any:
     access, wants_usage = _start(http, body)
     if body.stream:
         return await sse_response(await _chat(http).chat_stream(body, access), access, wants_usage)
-    return _finish(access, await _chat(http).chat(body, access))
+    return _finish(access, await unless_client_leaves(http, _chat(http).chat(body, access)))
 
 
 @router.post("/completions", openapi_extra=declares(CompletionRequest))
@@ -59,7 +60,7 @@ async def completions(http: Request) -> Any:
     access, wants_usage = _start(http, body)
     if body.stream:
         return await sse_response(_chat(http).complete_stream(body), access, wants_usage)
-    return _finish(access, await _chat(http).complete(body))
+    return _finish(access, await unless_client_leaves(http, _chat(http).complete(body)))
 
 
 @router.get("/models")

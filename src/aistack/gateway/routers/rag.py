@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aistack.errors import InvalidRequest
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
+from aistack.gateway.disconnect import unless_client_leaves
 from aistack.gateway.body import declares, parse
 from aistack.gateway.streaming import sse_response
 from aistack.knowledge import collections
@@ -157,7 +158,7 @@ async def answer(http: Request) -> Response:
     if body.stream:
         chunks = await knowledge.answer_stream(question, options)
         return await sse_response(chunks, access, True)
-    result = await knowledge.answer(question, options)
+    result = await unless_client_leaves(http, knowledge.answer(question, options))
     access.update(model=result["model"], **(result.get("usage") or {}))
     return JSONResponse({"object": "rag.answer", "id": result["id"], "model": result["model"],
                          "answer": result["choices"][0]["message"]["content"], "sources": result["sources"],
