@@ -1,6 +1,6 @@
 """Ollama model management: `aistack models pull` through the official client with its streamed
 progress, and local model details on `/v1/models` with `llm.openai.flavour: ollama`. No Ollama can
-run here: tests/ollama_server.py follows Ollama's API documentation for these endpoints."""
+run here: tests/support/ollama_server.py follows Ollama's API documentation for these endpoints."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from support.servers import BIN, ServerProcess, free_port, start_gateway
 
 pytestmark = pytest.mark.integration
-SERVER = Path(__file__).parent.parent / "ollama_server.py"
+SERVER = Path(__file__).parent.parent / "support" / "ollama_server.py"
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@
 - `GET /v1/models`: the OpenAI-compatible list of local models (owned_by "library")
 - `GET /api/version`
 
-    python tests/ollama_server.py PORT
+    python tests/support/ollama_server.py PORT
 """
 
 from __future__ import annotations
