@@ -14,6 +14,10 @@ TEST_WORKERS ?= 2
 # llama-cpp-python's sdist: the wheel is built from it, and `aistack finetune` takes llama.cpp's GGUF
 # converters out of it (tests read its path from LLAMA_CPP_SDIST: they never download).
 LLAMA_SDIST := $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION).tar.gz
+# uv installs the package and its dependencies (about 20 s, where pip took about 3 minutes), from
+# PyPI plus these folders: the wheelhouse (llama-cpp-python) and pip's own find-links (the CPU torch
+# wheel on disk here).
+FIND_LINKS ?= $(WHEELHOUSE) $(PIP_FIND_LINKS)
 
 .PHONY: setup run test bench clean
 
@@ -21,14 +25,15 @@ setup: $(BIN)/.setup-done
 
 $(BIN)/.setup-done: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade pip uv
 	@test -f $(LLAMA_SDIST) || $(BIN)/pip download -q --no-deps --no-binary :all: -d $(WHEELHOUSE) \
 	  llama-cpp-python==$(LLAMA_VERSION)
 	@ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
 	  echo "Building llama-cpp-python $(LLAMA_VERSION) from source (about 6 minutes, once)..."; \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 	    $(BIN)/pip wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) $(LLAMA_SDIST); }
-	$(BIN)/pip install -q --find-links $(WHEELHOUSE) -c constraints.txt -e '.[embedded,dev]'
+	$(BIN)/uv pip install --python $(BIN)/python -q $(addprefix --find-links ,$(FIND_LINKS)) -c constraints.txt \
+	  -e '.[embedded,dev]'
 	touch $@
 
 run: setup
