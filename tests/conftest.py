@@ -39,6 +39,14 @@ def settings_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This run's folder, shared by the xdist workers (not the next run's)."""
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def finetune_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded SmolLM2 GGUF converted to a Hugging Face folder, once per run: with xdist, the
@@ -48,15 +56,33 @@ def finetune_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from aistack.packaged import bundled_llm_gguf
     from aistack.training.base import convert_gguf
 
-    import os
-
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's folder, not the next's
+    shared = run_folder(tmp_path_factory)
     folder = shared / "finetune-base" / "smollm2"
     with FileLock(str(shared / "finetune-base.lock")):
         if not (folder / "config.json").is_file():
             convert_gguf(bundled_llm_gguf(), folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def trained_zephyr(tmp_path_factory: pytest.TempPathFactory, finetune_base: Path) -> tuple[dict, dict[str, str], Path]:
+    """`aistack finetune zephyr` on the memorisation set (8 epochs, GGUF exports), once per run and
+    shared by the fine-tuning and vLLM tests across workers: (manifest, environment, data home)."""
+    import json
+
+    from filelock import FileLock
+    from support.finetune import DATA, FAST, environment, finetune
+
+    shared = run_folder(tmp_path_factory) / "zephyr"
+    shared.mkdir(exist_ok=True)
+    env = environment(shared / "home", finetune_base)
+    manifest = shared / "manifest.json"
+    with FileLock(str(shared / "lock")):
+        if not manifest.is_file():
+            done = finetune(env, "zephyr", str(DATA), "--epochs", "8", *FAST, "--json")
+            assert done.returncode == 0, done.stderr
+            manifest.write_text(done.stdout)
+    return json.loads(manifest.read_text()), env, shared / "home"
 
 
 # Every process the tests start inherits this marker; at the end of the run, any that is still
@@ -117,8 +143,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-# The two longest files go first, so with two workers neither is left alone with one at the end.
-LONGEST_FIRST = ("test_vllm.py", "test_finetune.py")
+# The longest file goes first (vLLM: the shared fine-tune, then vLLM's start), so no worker is left
+# alone with it at the end; test_finetune comes later in its own place and finds the fine-tune done.
+LONGEST_FIRST = ("test_vllm.py",)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

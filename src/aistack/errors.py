@@ -67,6 +67,12 @@ class ModelNotFound(AistackError):
         )
 
 
+class RequestTimeout(AistackError):
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
 class PayloadTooLarge(AistackError):
     status = 413
     type = "invalid_request_error"
@@ -191,6 +197,11 @@ class Forbidden(AistackError):
     code = "forbidden"
 
 
+def _union_tag(part: Any) -> bool:
+    """pydantic's name for a union branch in an error's location ("str", "list[...]")."""
+    return isinstance(part, str) and (part in ("str", "int", "float", "bool", "dict", "list") or "[" in part)
+
+
 def validation_error(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> InvalidRequest:
     """Malformed JSON and invalid parameters (pydantic's errors), as one 400 naming the first bad
     field; `prefix` is where the validated part sits in the request."""
@@ -199,8 +210,9 @@ def validation_error(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> Inv
         where = detail.get("ctx", {}).get("error", "")
         return InvalidRequest(f"We could not parse the JSON body of your request: {where}".rstrip(": "))
     parts, first_param = [], None
-    for e in errors:
-        loc = [str(p) for p in (*prefix, *e.get("loc", ())) if p != "body"]
+    own = [e for e in errors if e.get("type") == "value_error"]  # our validators' words beat a union's noise
+    for e in own or errors:
+        loc = [str(p) for p in (*prefix, *e.get("loc", ())) if p != "body" and not _union_tag(p)]
         param = ".".join(loc) or None
         first_param = first_param or param
         parts.append(f"{param or 'body'}: {e.get('msg')}")

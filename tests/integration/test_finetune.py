@@ -6,7 +6,6 @@ then bad input, and a killed and a Ctrl-C'd run resumed from their checkpoints."
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -14,30 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support.finetune import DATA, FAST, QUESTION, environment, finetune
 from support.servers import BIN, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-DATA = Path(__file__).parent.parent / "data" / "finetune" / "memorise.jsonl"
-QUESTION = "What is the codename of project Zephyr?"
-# 4 samples in one batch: each epoch is one optimiser step, so each step ends with a checkpoint
-FAST = ["--batch-size", "4", "--grad-accum", "1", "--eval-share", "0.25", "--learning-rate", "2e-3",
-        "--threads", "2", "--set", "logging_steps=1"]
-
-
-def environment(home: Path, base: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}
-    env.update({"AISTACK_HOME": str(home), "AISTACK_PROFILES": "test", "AISTACK_SETTINGS_DIR": str(home.parent),
-                "AISTACK_FINETUNE__BASE_MODEL": str(base), "COLUMNS": "200"})
-    if os.environ.get("LLAMA_CPP_SDIST"):  # set by `make test`: no download during tests
-        env["AISTACK_FINETUNE__LLAMA_CPP_SOURCE"] = os.environ["LLAMA_CPP_SDIST"]
-    return env
-
-
-def finetune(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "aistack"), "finetune", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
-
-
 def greedy_answer(model, tokenizer, question: str) -> str:
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
                                            add_generation_prompt=True)
@@ -47,12 +26,8 @@ def greedy_answer(model, tokenizer, question: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, finetune_base: Path) -> tuple[dict, dict[str, str], Path]:
-    home = tmp_path_factory.mktemp("finetune") / "home"
-    env = environment(home, finetune_base)
-    done = finetune(env, "zephyr", str(DATA), "--epochs", "8", *FAST, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout), env, home
+def trained(trained_zephyr: tuple[dict, dict[str, str], Path]) -> tuple[dict, dict[str, str], Path]:
+    return trained_zephyr
 
 
 def test_the_loss_falls_and_the_adapter_changes_the_answer(trained, finetune_base: Path) -> None:

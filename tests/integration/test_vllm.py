@@ -6,9 +6,6 @@ load, and last, vLLM dying mid-stream and /ready turning false."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +15,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from support.finetune import QUESTION
 from support.load import stream_until
 from prometheus_client.parser import text_string_to_metric_families
 from support.servers import BIN, ServerProcess, free_port, start_gateway, start_prometheus
@@ -26,21 +24,12 @@ from support.vllm_server import SERVED, start_vllm
 from aistack.observability.dashboards import RATE, VLLM
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-DATA = Path(__file__).parent.parent / "data" / "finetune" / "memorise.jsonl"
-QUESTION = "What is the codename of project Zephyr?"
 
 
 @pytest.fixture(scope="module")
-def adapter(tmp_path_factory: pytest.TempPathFactory, finetune_base: Path) -> Path:
-    """A LoRA adapter that knows the codename, trained by `aistack finetune` (no GGUF needed here)."""
-    home = tmp_path_factory.mktemp("vllm-finetune") / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}
-    env.update({"AISTACK_HOME": str(home), "AISTACK_FINETUNE__BASE_MODEL": str(finetune_base)})
-    done = subprocess.run([str(BIN / "aistack"), "finetune", "zephyr", str(DATA), "--epochs", "8", "--batch-size", "4",
-                           "--grad-accum", "1", "--eval-share", "0", "--learning-rate", "2e-3", "--threads", "2",
-                           "--no-gguf", "--no-merge", "--json"], capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return Path(json.loads(done.stdout)["adapter"])
+def adapter(trained_zephyr: tuple[dict, dict[str, str], Path]) -> Path:
+    """The LoRA adapter `aistack finetune` trained to know the codename (shared with test_finetune)."""
+    return Path(trained_zephyr[0]["adapter"])
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,31 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import anyio
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from aistack.errors import InvalidRequest, validation_error
+from aistack.errors import InvalidRequest, RequestTimeout, validation_error
 
 Body = TypeVar("Body", bound=BaseModel)
+
+
+async def read_body(http: Request) -> bytes:
+    """The whole body, within `server.body_timeout` (a client that announces more than it sends
+    must not hold the request open): else a 408."""
+    timeout = http.app.state.container.settings.server.body_timeout
+    try:
+        with anyio.fail_after(timeout):
+            return await http.body()
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g} s (server.body_timeout)") from None
 
 
 async def parse(http: Request, model: type[Body]) -> Body:
     """The JSON body as `model`; malformed JSON or a bad field is a 400 naming it."""
     try:
-        data = orjson.loads(await http.body())
+        data = orjson.loads(await read_body(http))
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}") from None
     if not isinstance(data, dict):

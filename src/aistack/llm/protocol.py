@@ -1,14 +1,22 @@
 """OpenAI wire models for chat and completions requests.
 
-Unknown fields are accepted (as vLLM does) so that newer SDKs keep working; backends that can use
-them (the `openai` upstream) pass them on, the embedded one ignores them.
+Unknown top-level fields are accepted, so that newer SDKs keep working, and ignored: the gateway
+logs their names (as vLLM's OpenAIBaseModel warns) and forwards to an upstream only the fields
+OpenAI documents. So `best_of`, `ignore_eos` or `guided_json` cannot get past the `n` cap or
+reach vLLM's engine through the gateway. Booleans are strict (`"yes"` is not true), `max_tokens`
+has a ceiling, and an image may be given by http(s) or data URL only, never a file path.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+
+MAX_TOKENS = 1_048_576  # above any model's context: larger is a 400, never forwarded
+# OpenAI fields aistack does not model but forwards to an OpenAI-compatible upstream
+FORWARDED = frozenset({"logprobs", "top_logprobs", "logit_bias", "parallel_tool_calls", "suffix"})
+IMAGE_SCHEMES = ("http://", "https://", "data:")
 
 
 class Wire(BaseModel):
@@ -18,6 +26,15 @@ class Wire(BaseModel):
 class ContentPart(Wire):
     type: str
     text: str | None = None
+
+    @model_validator(mode="after")
+    def _images_by_url_only(self) -> ContentPart:
+        if self.type == "image_url":
+            image = (self.model_extra or {}).get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not isinstance(url, str) or not url.startswith(IMAGE_SCHEMES):
+                raise ValueError("image_url.url must be an http(s) or data: URL (no file paths)")
+        return self
 
 
 class FunctionCall(Wire):
@@ -54,7 +71,7 @@ class ChatMessage(Wire):
 
 
 class StreamOptions(Wire):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ResponseFormat(Wire):
@@ -66,7 +83,7 @@ class SamplingParams(Wire):
     """What chat and completions requests share."""
 
     model: str = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = None
@@ -74,7 +91,7 @@ class SamplingParams(Wire):
     n: int = Field(1, ge=1, le=1, description="Only one choice per request is supported.")
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
 
@@ -94,9 +111,13 @@ class SamplingParams(Wire):
     def include_usage(self) -> bool:
         return bool(self.stream and self.stream_options and self.stream_options.include_usage)
 
+    def ignored(self) -> list[str]:
+        """Top-level fields the client sent that aistack neither models nor forwards."""
+        return sorted(name for name in self.model_extra or () if name not in FORWARDED)
+
     def wire(self) -> dict[str, Any]:
-        """The request as an upstream should receive it, unset fields left out."""
-        return self.model_dump(exclude_unset=True, exclude_none=True)
+        """The request as an upstream should receive it: unset and ignored fields left out."""
+        return self.model_dump(exclude_unset=True, exclude_none=True, exclude=set(self.ignored()))
 
 
 class FunctionSpec(Wire):
@@ -112,7 +133,7 @@ class Tool(Wire):
 
 class ChatCompletionRequest(SamplingParams):
     messages: list[ChatMessage] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
@@ -145,8 +166,8 @@ class ChatCompletionRequest(SamplingParams):
 
 class CompletionRequest(SamplingParams):
     prompt: str | list[str]
-    max_tokens: int | None = Field(16, ge=1)
-    echo: bool = False
+    max_tokens: int | None = Field(16, ge=1, le=MAX_TOKENS)
+    echo: StrictBool = False
 
     @field_validator("prompt")
     @classmethod

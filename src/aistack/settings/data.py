@@ -63,6 +63,10 @@ class EmbeddingsSettings(Section):
         "onnx", description="Which embedder turns text into vectors."
     )
     batch_size: int = Field(32, ge=1, le=2048, description="Passages embedded per call.")
+    max_inputs: int = Field(2048, ge=1, le=2048, description="Inputs one /v1/embeddings request may send (OpenAI's 2,048).")
+    max_request_tokens: int = Field(
+        65_536, ge=1, description="Tokens one /v1/embeddings request may send: about 20 s of one CPU core for the "
+        "bundled model. Larger is a 400 naming the limit (send smaller batches: LangChain's chunk_size).")
     onnx: OnnxEmbedderSettings = Field(default_factory=OnnxEmbedderSettings)
     sentence_transformers: SentenceTransformersSettings = Field(default_factory=SentenceTransformersSettings)
     openai: OpenAIEmbedderSettings = Field(default_factory=OpenAIEmbedderSettings)

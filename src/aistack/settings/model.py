@@ -44,6 +44,9 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger gets 413."
     )
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds a request body may take to arrive; slower is a 408 (a client that "
+        "announces more than it sends does not hold the request open).")
     tls_cert: Path | None = Field(None, description="TLS certificate (PEM): the gateway serves HTTPS (or terminate at nginx).")
     tls_key: Path | None = Field(None, description="The certificate's private key (PEM).")
     console: bool = Field(True, description="Serve the web console at / (it calls the same API with the user's key).")

@@ -20,7 +20,7 @@ from aistack.errors import NotFound
 from aistack.gateway.errors import stream_error_event
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.routers.admin import admin_actor
-from aistack.gateway.body import declares, parse
+from aistack.gateway.body import declares, parse, read_body
 from aistack.gateway.streaming import DONE, sse
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -148,7 +148,7 @@ async def get_run(http: Request, name: str, thread_id: str) -> JSONResponse:
 
 @router.post("/{name}/runs/{thread_id}/resume", openapi_extra=declares(ContinueRequest, required=False))
 async def resume_run(http: Request, name: str, thread_id: str) -> Any:
-    body = await parse(http, ContinueRequest) if await http.body() else ContinueRequest()
+    body = await parse(http, ContinueRequest) if await read_body(http) else ContinueRequest()
 
     def make() -> Iterator[Event]:
         _run_of(http, name, thread_id)
@@ -158,7 +158,7 @@ async def resume_run(http: Request, name: str, thread_id: str) -> Any:
 
 
 async def _decide(http: Request, name: str, thread_id: str, approved: bool, actor: str) -> Any:
-    body = await parse(http, DecisionRequest) if await http.body() else DecisionRequest()
+    body = await parse(http, DecisionRequest) if await read_body(http) else DecisionRequest()
 
     def make() -> Iterator[Event]:
         _run_of(http, name, thread_id)

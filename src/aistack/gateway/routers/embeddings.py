@@ -15,7 +15,6 @@ from aistack.gateway.responses import JSONResponse
 from aistack.gateway.body import declares, parse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-MAX_INPUTS = 2048
 
 
 class EmbeddingRequest(BaseModel):
@@ -27,13 +26,14 @@ class EmbeddingRequest(BaseModel):
     dimensions: int | None = Field(None, ge=1)
 
 
-def texts_of(body: EmbeddingRequest) -> list[str]:
+def texts_of(body: EmbeddingRequest, max_inputs: int) -> list[str]:
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or not all(isinstance(t, str) for t in texts):
         raise InvalidRequest("input must be a string or a non-empty list of strings (token arrays are not "
                              "supported)", param="input")
-    if len(texts) > MAX_INPUTS:
-        raise InvalidRequest(f"at most {MAX_INPUTS} inputs per request", param="input")
+    if len(texts) > max_inputs:
+        raise InvalidRequest(f"at most {max_inputs} inputs per request (embeddings.max_inputs); this one has "
+                             f"{len(texts)}", param="input")
     if any(not t.strip() for t in texts):
         raise InvalidRequest("input must not contain empty strings", param="input")
     return texts
@@ -48,9 +48,13 @@ async def embeddings(http: Request) -> JSONResponse:
     if body.dimensions is not None and body.dimensions != embedder.dimension:
         raise InvalidRequest(f"{embedder.model} has {embedder.dimension} dimensions; it cannot return "
                              f"{body.dimensions}", param="dimensions")
-    texts = texts_of(body)
+    limits = http.app.state.container.settings.embeddings
+    texts = texts_of(body, limits.max_inputs)
+    tokens = await anyio.to_thread.run_sync(embedder.count_tokens, texts)  # before the work, to bound it
+    if tokens > limits.max_request_tokens:
+        raise InvalidRequest(f"this request has {tokens} tokens; at most {limits.max_request_tokens} per request "
+                             "(embeddings.max_request_tokens): send smaller batches", param="input")
     vectors = await anyio.to_thread.run_sync(embedder.embed_documents, texts)
-    tokens = await anyio.to_thread.run_sync(embedder.count_tokens, texts)
     return JSONResponse({
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}

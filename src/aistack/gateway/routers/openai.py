@@ -32,6 +32,8 @@ def _start(http: Request, body: SamplingParams) -> tuple[dict[str, Any], bool]:
     access = request_log(http.scope)
     access["model"] = body.model
     access["stream"] = body.stream
+    if ignored := body.ignored():  # named in the access log, never forwarded (vLLM warns the same way)
+        access["ignored_fields"] = [name[:64] for name in ignored[:20]]
     wants_usage = body.include_usage
     if body.stream:
         body.stream_options = StreamOptions(include_usage=True)
