@@ -169,6 +169,19 @@ def test_every_operation_that_takes_a_body_declares_it_in_openapi() -> None:
     assert set(upload) == {"application/json", "multipart/form-data"}
 
 
+def test_every_v1_operation_declares_its_errors_in_the_openai_shape() -> None:
+    spec = create_app(Container(make_settings())).openapi()
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert error["required"] == ["error"]
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, op in operations.items():
+            for status in ("400", "401", "404", "429", "503"):
+                schema = op["responses"][status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+
+
 @pytest.mark.parametrize("header", ["Bearer \xa0", "Bearer  ", "Bearer", ""])
 async def test_a_blank_key_never_authenticates(header: str) -> None:
     from aistack.errors import AuthenticationFailed

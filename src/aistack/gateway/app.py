@@ -13,7 +13,7 @@ from aistack.console import router as console_router
 from aistack.container import Container
 from aistack.deploy.ratelimit import create_limiter, create_token_limiter
 from aistack.gateway.auth import APIKeyAuth
-from aistack.gateway.errors import install_error_handlers
+from aistack.gateway.errors import ERROR_RESPONSES, install_error_handlers
 from aistack.gateway.middleware import GatewayMiddleware
 from aistack.gateway.ratelimit import RateLimit, StickyKey
 from aistack.gateway.routers import (
@@ -62,10 +62,10 @@ def create_app(container: Container) -> FastAPI:
         guards.append(Depends(RateLimit(limiter, container.metrics, limits.requests_per_minute, token_limiter)))
     if settings.llm.backend == "slots":
         guards.append(Depends(StickyKey(settings.deploy.sticky_header)))
-    app.include_router(admin.router)
-    app.include_router(agents.admin)
+    app.include_router(admin.router, responses=ERROR_RESPONSES)
+    app.include_router(agents.admin, responses=ERROR_RESPONSES)
     for router in (openai.router, embeddings.router, rag.router, snapshots.router, agents.router):
-        app.include_router(router, dependencies=guards)
+        app.include_router(router, dependencies=guards, responses=ERROR_RESPONSES)
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
                        max_upload_bytes=settings.ingest.max_upload_bytes)

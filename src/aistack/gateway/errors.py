@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from aistack.errors import AistackError, validation_error
@@ -15,6 +16,28 @@ from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
 
 log = logging.getLogger("aistack.gateway")
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error the gateway answers, in OpenAI's shape."""
+    error: ErrorDetail
+
+
+# Declared on every /v1 operation, so /openapi.json says what can go wrong and in which shape
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody, "description": text} for status, text in {
+    400: "Invalid request: the param names the field", 401: "No valid API key", 403: "Not allowed",
+    404: "No such model, collection, document, run or snapshot", 408: "The body did not arrive in time",
+    409: "Conflicts with the current state", 413: "The body is too large",
+    429: "Rate limit, token limit or a full model queue (see Retry-After)",
+    502: "The upstream model server failed", 503: "A backend this needs is unavailable or not configured",
+    504: "The upstream model server timed out"}.items()}
 STATUS_TYPES = {401: "authentication_error", 404: "invalid_request_error", 405: "invalid_request_error"}
 
 
