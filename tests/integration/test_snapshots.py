@@ -87,6 +87,49 @@ def test_restore_brings_back_exactly_the_same_points(backend: str, s3: ServerPro
         c.store.close()
 
 
+def corrupt(archive_bytes: bytes, line: int) -> bytes:
+    """The same archive with one points.jsonl line cut in half."""
+    import io
+    import tarfile
+
+    source = tarfile.open(fileobj=io.BytesIO(archive_bytes), mode="r:gz")
+    members = {m.name: source.extractfile(m).read() for m in source.getmembers()}
+    lines = members["points.jsonl"].decode().splitlines()
+    lines[line] = lines[line][: len(lines[line]) // 2]
+    members["points.jsonl"] = "\n".join(lines).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in members.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_a_corrupt_snapshot_restores_nothing_and_leaves_the_collection_whole(s3: ServerProcess, tmp_path: Path) -> None:
+    from aistack.errors import InvalidRequest
+    from aistack.snapshots import archive
+
+    c = Container(Settings.model_validate({"home": str(tmp_path / "home"), "snapshots": s3_settings(s3, "corrupt")}))
+    try:
+        c.knowledge.ingestor.ingest_path("kb-whole", mixed_folder(tmp_path / "docs"))
+        before = exact(c.store.points("kb-whole"))
+        snap = c.snapshots.create("kb-whole")
+        good = c.snapshots.s3(lambda s3: s3.get_object(Bucket="corrupt", Key=snap.key)["Body"].read())
+        bad = corrupt(good, line=len(before) // 2)
+        c.snapshots.s3(lambda s3: s3.put_object(Bucket="corrupt", Key=snap.key, Body=bad))
+        with pytest.raises(InvalidRequest, match="corrupt"):
+            c.snapshots.restore(snap.key)
+        assert_same(exact(c.store.points("kb-whole")), before)  # every point still there (it used to keep about half)
+        assert [info.name for info in c.store.list_collections()] == ["kb-whole"]  # no staging copy left behind
+        with pytest.raises(InvalidRequest, match="not a snapshot key"):
+            c.snapshots.restore("elsewhere/kb-whole/20260101T000000000000Z.tar.gz")
+        assert archive.restore(c.store, good, "kb-whole") == len(before)  # the good archive still restores
+        assert_same(exact(c.store.points("kb-whole")), before)
+    finally:
+        c.store.close()
+
+
 def test_prune_keeps_seven_daily_and_four_weekly(s3: ServerProcess, tmp_path: Path) -> None:
     c = Container(Settings.model_validate({"home": str(tmp_path), "snapshots": s3_settings(s3, "prune")}))
     now = datetime.now(timezone.utc).replace(hour=2, minute=0, second=0, microsecond=0)

@@ -10,7 +10,6 @@ import base64
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -49,45 +48,69 @@ def export(store: VectorStore, name: str) -> tuple[bytes, dict[str, Any]]:
     return buffer.getvalue(), manifest
 
 
-def read(data: bytes) -> tuple[dict[str, Any], Iterator[Point]]:
+def read(data: bytes) -> tuple[dict[str, Any], list[Point]]:
+    """The manifest and every point, all checked before anything is written: a corrupt archive is
+    a 400 that changes nothing."""
     try:
         tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
         manifest = json.loads(tar.extractfile("manifest.json").read())
         lines = tar.extractfile("points.jsonl").read().decode().splitlines()
-    except (tarfile.TarError, KeyError, AttributeError, ValueError) as exc:
+    except (tarfile.TarError, KeyError, AttributeError, ValueError, EOFError, OSError) as exc:
         raise InvalidRequest(f"not an aistack collection snapshot: {exc}") from None
-    if manifest.get("format") != FORMAT:
-        raise InvalidRequest(f"unknown snapshot format {manifest.get('format')!r}; expected {FORMAT}")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise InvalidRequest(f"unknown snapshot format {found!r}; expected {FORMAT}")
+    try:
+        dimension = int(manifest["dimension"])
+        points = [_point(line) for line in lines if line]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidRequest(f"the snapshot is corrupt ({type(exc).__name__}: {exc}); nothing was restored") from None
+    if manifest.get("points", len(points)) != len(points):
+        raise InvalidRequest(f"the snapshot's manifest says {manifest['points']} points but it holds {len(points)}; "
+                             "nothing was restored")
+    if any(p.vector.shape != (dimension,) for p in points):
+        raise InvalidRequest(f"the snapshot holds vectors that are not {dimension}-dimensional; nothing was restored")
+    return manifest, points
 
-    def points() -> Iterator[Point]:
-        for line in lines:
-            if not line:
-                continue
-            row = json.loads(line)
-            yield Point(row["id"], _vector(row["vector"]), row["text"], row["payload"])
 
-    return manifest, points()
+def _point(line: str) -> Point:
+    row = json.loads(line)
+    return Point(row["id"], _vector(row["vector"]), row["text"], row["payload"])
+
+
+def _write(store: VectorStore, name: str, dimension: int, metadata: dict[str, Any], points: list[Point]) -> None:
+    from aistack.errors import NotFound
+
+    try:
+        store.delete_collection(name)
+    except NotFound:
+        pass
+    store.create_collection(name, dimension, metadata)
+    for start in range(0, len(points), BATCH):
+        store.upsert(name, points[start:start + BATCH])
+
+
+def staging_name(target: str) -> str:
+    return f"{target[:50]}-restoring"
 
 
 def restore(store: VectorStore, data: bytes, target: str) -> int:
-    """Replace collection `target` with the snapshot's points; returns how many."""
-    from aistack.errors import NotFound
+    """Replace collection `target` with the snapshot's points; returns how many.
 
+    The archive is read and checked whole first; the points then go into a staging collection
+    whose count is checked, and only then is the target replaced (from the checked points) and
+    the staging copy dropped. A corrupt archive, or a store that fails while staging, leaves the
+    target as it was."""
     manifest, points = read(data)
+    dimension = int(manifest["dimension"])
+    metadata = {k: v for k, v in (manifest.get("metadata") or {}).items() if k != "dimension"}
+    staging = staging_name(target)
     with store.lock:
-        try:
-            store.delete_collection(target)
-        except NotFound:
-            pass
-        store.create_collection(target, int(manifest["dimension"]),
-                                {k: v for k, v in manifest["metadata"].items() if k != "dimension"})
-        batch: list[Point] = []
-        count = 0
-        for point in points:
-            batch.append(point)
-            if len(batch) == BATCH:
-                store.upsert(target, batch)
-                count += len(batch)
-                batch = []
-        store.upsert(target, batch)
-        return count + len(batch)
+        _write(store, staging, dimension, metadata, points)
+        staged = store.describe(staging).points
+        if staged != len(points):
+            store.delete_collection(staging)
+            raise InvalidRequest(f"staging the restore kept {staged} of {len(points)} points; {target} is unchanged")
+        _write(store, target, dimension, metadata, points)
+        store.delete_collection(staging)
+    return len(points)
