@@ -13,11 +13,21 @@ Fixed from the seed:
 - Nothing created the `mlflow-artifacts` bucket: a one-shot `minio-init` service does.
 - `version: "3.9"` is obsolete in Compose v2 and left out; `runtime: nvidia` is redundant with the
   device reservation and fails where that legacy runtime is not registered, so it is left out too.
-- `vllm/vllm-openai:latest` is pinned."""
+- `vllm/vllm-openai:latest` is pinned.
+- Closed by default: the seed published every service on all interfaces with no authentication.
+  Only nginx is published (HTTPS, plain HTTP redirects), and the gateway only with
+  `stack.publish_gateway`; MLflow and Grafana listen on the host's loopback (reach them over SSH;
+  Grafana has its login); everything else is on the compose network only. vLLM and Qdrant require
+  API keys from secret files, which the gateway reads too.
+- No secret in a process's arguments: the seed's MLflow command put the database password in
+  argv, and MinIO's `mc alias set` its credentials. They go through environment variables set
+  from the secret files (`MLFLOW_BACKEND_STORE_URI`, `MC_HOST_local`), and `validate` refuses a
+  command that reads a secret anywhere but in an `export`."""
 
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,7 +45,16 @@ SECRETS = {
     "aistack_api_keys": "the gateway's API keys, one per line",
     "aistack_admin_keys": "the gateway's admin keys (deployments, agent approvals), one per line",
     "hf_token": "Hugging Face token for gated models (Llama 3.1)",
+    "vllm_api_key": "the key vLLM requires (VLLM_API_KEY), which the gateway sends",
+    "qdrant_api_key": "the key Qdrant requires, which the gateway sends",
 }
+# a secret read into a process's environment, never into its arguments
+EXPORTED = re.compile(r'export\s+[A-Za-z_][A-Za-z0-9_]*="[^"]*"(\s+[A-Za-z_][A-Za-z0-9_]*="[^"]*")*')
+
+
+def exported_then(exports: str, command: str) -> str:
+    """A shell line for `sh -c`: set variables from secret files, then exec the command."""
+    return f"export {exports}; exec {command}"
 
 
 class ComposeInvalid(Exception):
@@ -53,36 +72,42 @@ def _gpu(count: int) -> dict[str, Any]:
 def vllm(s: Settings) -> dict[str, Any]:
     c = s.stack
     command = vllm_args(s.vllm)
+    start = exported_then('VLLM_API_KEY="$$(cat /run/secrets/vllm_api_key)"',
+                          'python3 -m vllm.entrypoints.openai.api_server "$$@"')
     return {"services": {"vllm": {
         "image": c.vllm_image, "restart": "unless-stopped",
         "environment": {"NVIDIA_VISIBLE_DEVICES": "all", "HF_TOKEN_PATH": "/run/secrets/hf_token"},
-        "ports": ["8000:8000"], "volumes": ["./models:/root/.cache/huggingface"], "ipc": "host",
-        "command": command, "secrets": ["hf_token"], "deploy": _gpu(c.vllm_gpus),
+        "volumes": ["./models:/root/.cache/huggingface"], "ipc": "host",
+        "entrypoint": ["/bin/sh", "-c", start, "vllm"], "command": command,
+        "secrets": ["hf_token", "vllm_api_key"], "deploy": _gpu(c.vllm_gpus),
         "healthcheck": {"test": ["CMD", "curl", "-fsS", "http://localhost:8000/health"], "interval": "30s",
                         "timeout": "5s", "retries": 3, "start_period": "300s"}}},
-        "secrets": _secrets("hf_token")}
+        "secrets": _secrets("hf_token", "vllm_api_key")}
 
 
 def vectordb(s: Settings) -> dict[str, Any]:
     c = s.stack
     return {"services": {
-        "qdrant": {"image": c.qdrant_image, "restart": "unless-stopped", "ports": ["6333:6333", "6334:6334"],
-                   "volumes": ["qdrant_data:/qdrant/storage"],
+        "qdrant": {"image": c.qdrant_image, "restart": "unless-stopped",
+                   "entrypoint": ["/bin/sh", "-c", exported_then(
+                       'QDRANT__SERVICE__API_KEY="$$(cat /run/secrets/qdrant_api_key)"', "./entrypoint.sh")],
+                   "secrets": ["qdrant_api_key"], "volumes": ["qdrant_data:/qdrant/storage"],
                    "environment": {"QDRANT__SERVICE__GRPC_PORT": "6334", "QDRANT__STORAGE__STORAGE_PATH": "/qdrant/storage",
                                    "QDRANT__STORAGE__OPTIMIZERS__MEMMAP_THRESHOLD_KB": "20480"}},
-        "chromadb": {"image": c.chroma_image, "restart": "unless-stopped", "ports": ["8100:8000"],
+        "chromadb": {"image": c.chroma_image, "restart": "unless-stopped",
                      "volumes": ["chroma_data:/chroma/chroma"],
                      "environment": {"ANONYMIZED_TELEMETRY": "false", "IS_PERSISTENT": "true"}}},
-        "volumes": {"qdrant_data": {}, "chroma_data": {}}}
+        "volumes": {"qdrant_data": {}, "chroma_data": {}},
+        "secrets": _secrets("qdrant_api_key")}
 
 
-MLFLOW_COMMAND = (
-    'export AWS_ACCESS_KEY_ID="$$(cat /run/secrets/minio_user)" AWS_SECRET_ACCESS_KEY="$$(cat /run/secrets/minio_password)"; '
-    'exec mlflow server --host 0.0.0.0 --port 5000 '
-    '--backend-store-uri "postgresql://mlflow:$$(cat /run/secrets/db_password)@mlflow-db:5432/mlflow" '
-    "--default-artifact-root s3://mlflow-artifacts/")
-MINIO_INIT = ('mc alias set local http://minio:9000 "$$(cat /run/secrets/minio_user)" "$$(cat /run/secrets/minio_password)" '
-              "&& mc mb --ignore-existing local/mlflow-artifacts")
+MLFLOW_COMMAND = exported_then(
+    'AWS_ACCESS_KEY_ID="$$(cat /run/secrets/minio_user)" AWS_SECRET_ACCESS_KEY="$$(cat /run/secrets/minio_password)" '
+    'MLFLOW_BACKEND_STORE_URI="postgresql://mlflow:$$(cat /run/secrets/db_password)@mlflow-db:5432/mlflow"',
+    "mlflow server --host 0.0.0.0 --port 5000 --default-artifact-root s3://mlflow-artifacts/")
+MINIO_INIT = exported_then(
+    'MC_HOST_local="http://$$(cat /run/secrets/minio_user):$$(cat /run/secrets/minio_password)@minio:9000"',
+    "mc mb --ignore-existing local/mlflow-artifacts")
 
 
 def mlflow(s: Settings) -> dict[str, Any]:
@@ -96,14 +121,14 @@ def mlflow(s: Settings) -> dict[str, Any]:
         "minio": {"image": c.minio_image, "restart": "unless-stopped", "command": ["server", "/data", "--console-address", ":9001"],
                   "environment": {"MINIO_ROOT_USER_FILE": "/run/secrets/minio_user",
                                   "MINIO_ROOT_PASSWORD_FILE": "/run/secrets/minio_password"},
-                  "ports": ["9000:9000", "9001:9001"], "volumes": ["minio_data:/data"],
+                  "volumes": ["minio_data:/data"],
                   "secrets": ["minio_user", "minio_password"]},
         "minio-init": {"image": c.minio_client_image, "depends_on": ["minio"], "restart": "on-failure",
                        "entrypoint": ["/bin/sh", "-c"], "command": [MINIO_INIT], "secrets": ["minio_user", "minio_password"]},
         "mlflow": {"build": {"context": ".", "dockerfile": "mlflow.Dockerfile"}, "image": "aistack-mlflow:local",
                    "restart": "unless-stopped",
                    "depends_on": {"mlflow-db": {"condition": "service_healthy"}, "minio": {"condition": "service_started"}},
-                   "ports": ["5000:5000"], "entrypoint": ["/bin/sh", "-c"], "command": [MLFLOW_COMMAND],
+                   "ports": ["127.0.0.1:5000:5000"], "entrypoint": ["/bin/sh", "-c"], "command": [MLFLOW_COMMAND],
                    "environment": {"MLFLOW_S3_ENDPOINT_URL": "http://minio:9000"},
                    "secrets": ["db_password", "minio_user", "minio_password"]}},
         "volumes": {"mlflow_pg_data": {}, "minio_data": {}},
@@ -113,45 +138,51 @@ def mlflow(s: Settings) -> dict[str, Any]:
 def monitoring(s: Settings) -> dict[str, Any]:
     c = s.stack
     return {"services": {
-        "prometheus": {"image": c.prometheus_image, "restart": "unless-stopped", "ports": ["9090:9090"],
+        "prometheus": {"image": c.prometheus_image, "restart": "unless-stopped",
                        "command": ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
                                    "--storage.tsdb.retention.time=30d"],
-                       "volumes": ["./monitoring:/etc/prometheus:ro", "prometheus_data:/prometheus"]},
-        "alertmanager": {"image": c.alertmanager_image, "restart": "unless-stopped", "ports": ["9093:9093"],
+                       "volumes": ["./monitoring:/etc/prometheus:ro", "prometheus_data:/prometheus"],
+                       "secrets": ["qdrant_api_key"]},  # Qdrant's /metrics needs its key
+        "alertmanager": {"image": c.alertmanager_image, "restart": "unless-stopped",
                          "command": ["--config.file=/etc/alertmanager/alertmanager.yml"],
                          "volumes": ["./monitoring/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"]},
-        "grafana": {"image": c.grafana_image, "restart": "unless-stopped", "ports": ["3000:3000"],
+        "grafana": {"image": c.grafana_image, "restart": "unless-stopped", "ports": ["127.0.0.1:3000:3000"],
                     "environment": {"GF_SECURITY_ADMIN_PASSWORD__FILE": "/run/secrets/grafana_admin_password"},
                     "volumes": ["./monitoring/grafana/provisioning:/etc/grafana/provisioning:ro",
                                 "./monitoring/grafana/dashboards:/var/lib/grafana/dashboards/aistack:ro", "grafana_data:/var/lib/grafana"],
                     "secrets": ["grafana_admin_password"]},
         "node-exporter": {"image": c.node_exporter_image, "restart": "unless-stopped", "pid": "host",
-                          "command": ["--path.rootfs=/host"], "volumes": ["/:/host:ro,rslave"], "ports": ["9100:9100"]},
-        "nvidia-dcgm-exporter": {"image": c.dcgm_exporter_image, "restart": "unless-stopped", "ports": ["9400:9400"],
+                          "command": ["--path.rootfs=/host"], "volumes": ["/:/host:ro,rslave"]},
+        "nvidia-dcgm-exporter": {"image": c.dcgm_exporter_image, "restart": "unless-stopped",
                                  "cap_add": ["SYS_ADMIN"], "deploy": _gpu(1)}},
         "volumes": {"prometheus_data": {}, "grafana_data": {}},
-        "secrets": _secrets("grafana_admin_password")}
+        "secrets": _secrets("grafana_admin_password", "qdrant_api_key")}
 
 
 def gateway(s: Settings) -> dict[str, Any]:
     c = s.stack
     return {"services": {
-        "aistack": {"image": c.aistack_image, "restart": "unless-stopped", "ports": [f"{c.gateway_port}:8000"],
+        "aistack": {"image": c.aistack_image, "restart": "unless-stopped",
+                    **({"ports": [f"{c.gateway_port}:8000"]} if c.publish_gateway else {}),
                     "environment": {"AISTACK_PROFILES": "production", "VLLM_BASE_URL": "http://vllm:8000/v1",
                                     "AISTACK_API_KEYS_FILE": "/run/secrets/aistack_api_keys",
+                                    "VLLM_API_KEY_FILE": "/run/secrets/vllm_api_key",
                                     "AISTACK_DEPLOY__ADMIN_KEYS_FILE": "/run/secrets/aistack_admin_keys",
                                     "AISTACK_VECTORSTORE__QDRANT__URL": "http://qdrant:6333",
+                                    "AISTACK_VECTORSTORE__QDRANT__API_KEY_FILE": "/run/secrets/qdrant_api_key",
                                     "AISTACK_TRACKING__URI": "http://mlflow:5000",
                                     "AISTACK_AGENTS__PROMETHEUS_URL": "http://prometheus:9090",
                                     "AISTACK_HOME": "/data"},
-                    "volumes": ["aistack_data:/data"], "secrets": ["aistack_api_keys", "aistack_admin_keys"],
+                    "volumes": ["aistack_data:/data"],
+                    "secrets": ["aistack_api_keys", "aistack_admin_keys", "vllm_api_key", "qdrant_api_key"],
                     "healthcheck": {"test": ["CMD", "python", "-c",
                                              "import urllib.request; urllib.request.urlopen('http://localhost:8000/health')"],
                                     "interval": "30s", "timeout": "5s", "retries": 3}},
-        "nginx": {"image": c.nginx_image, "restart": "unless-stopped", "depends_on": ["aistack"], "ports": ["80:80"],
-                  "volumes": ["./nginx/llm.conf:/etc/nginx/conf.d/default.conf:ro"]}},
+        "nginx": {"image": c.nginx_image, "restart": "unless-stopped", "depends_on": ["aistack"],
+                  "ports": ["80:80", "443:443"],
+                  "volumes": ["./nginx/llm.conf:/etc/nginx/conf.d/default.conf:ro", "./nginx/tls:/etc/nginx/tls:ro"]}},
         "volumes": {"aistack_data": {}},
-        "secrets": _secrets("aistack_api_keys", "aistack_admin_keys")}
+        "secrets": _secrets("aistack_api_keys", "aistack_admin_keys", "vllm_api_key", "qdrant_api_key")}
 
 
 FILES = {"docker-compose.vllm.yml": vllm, "docker-compose.vectordb.yml": vectordb,
@@ -169,10 +200,18 @@ RUN pip install --no-cache-dir '/src[tracking,redis,postgres]' && rm -rf /src
 EXPOSE 8000
 CMD ["aistack", "serve", "--host", "0.0.0.0", "--port", "8000"]
 """
-NGINX = """# aistack behind nginx (the seed's limit_req zone lives in the gateway: deploy.rate_limit)
+NGINX = """# aistack behind nginx, HTTPS only (the seed's limit_req zone lives in the gateway: deploy.rate_limit).
+# Put the certificate and key in nginx/tls/ (see nginx/tls/README.md).
 upstream aistack {{ server aistack:8000; keepalive 32; }}
 server {{
     listen 80;
+    return 301 https://$host$request_uri;
+}}
+server {{
+    listen 443 ssl;
+    ssl_certificate /etc/nginx/tls/cert.pem;
+    ssl_certificate_key /etc/nginx/tls/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
     client_max_body_size 64m;
     location / {{
         proxy_pass http://aistack;
@@ -184,6 +223,14 @@ server {{
         proxy_read_timeout {timeout}s;
     }}
 }}
+"""
+
+
+TLS_README = """nginx serves HTTPS with `cert.pem` and `key.pem` from this folder (chmod 600 the key).
+Use your CA's certificate, or for a first try a self-signed one:
+
+    openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=aistack.example" \\
+      -keyout key.pem -out cert.pem
 """
 
 
@@ -205,6 +252,18 @@ def validate(document: dict[str, Any], name: str) -> None:
             secret = any(word in key.upper() for word in ("PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY"))
             if secret and value and not key.upper().endswith(("_FILE", "_PATH")):
                 raise ComposeInvalid(f"{name}: {service} would get the secret {key} as a value; use {key}_FILE")
+        for part in _command_parts(spec):
+            if "/run/secrets/" in EXPORTED.sub("", part):
+                raise ComposeInvalid(f"{name}: {service} reads a secret into a process's arguments (visible in ps "
+                                     "and /proc); export it into a variable instead")
+
+
+def _command_parts(spec: dict[str, Any]) -> list[str]:
+    parts = []
+    for field in ("entrypoint", "command"):
+        value = spec.get(field) or []
+        parts += [value] if isinstance(value, str) else [str(v) for v in value]
+    return parts
 
 
 def render_stack(settings: Settings, out: Path) -> list[Path]:
@@ -225,7 +284,8 @@ def render_stack(settings: Settings, out: Path) -> list[Path]:
              "aistack.Dockerfile": AISTACK_DOCKERFILE,
              "nginx/llm.conf": NGINX.format(timeout=int(settings.llm.openai.read_timeout)),
              "secrets/README.md": "Write one file per secret here (chmod 600); nothing in the compose files holds a value.\n\n"
-                                  + "".join(f"- `{n}.txt`: {what}\n" for n, what in SECRETS.items())}
+                                  + "".join(f"- `{n}.txt`: {what}\n" for n, what in SECRETS.items()),
+             "nginx/tls/README.md": TLS_README}
     for name, text in texts.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -233,5 +293,6 @@ def render_stack(settings: Settings, out: Path) -> list[Path]:
         written.append(path)
     monitoring_settings = settings.model_copy(deep=True)
     monitoring_settings.observability.targets.gateway = ["aistack:8000"]
-    written += render_monitoring(monitoring_settings, out / "monitoring", "http://prometheus:9090")
+    written += render_monitoring(monitoring_settings, out / "monitoring", "http://prometheus:9090",
+                                 credentials={"qdrant": "/run/secrets/qdrant_api_key"})
     return written

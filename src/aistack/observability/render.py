@@ -20,13 +20,16 @@ JOBS = [("llm-metrics", "gateway", "/metrics"), ("vllm", "vllm", "/metrics"), ("
         ("node-exporter", "node_exporter", None), ("nvidia-gpu", "dcgm", None)]
 
 
-def prometheus_config(config: ObservabilitySettings) -> dict[str, Any]:
+def prometheus_config(config: ObservabilitySettings, credentials: dict[str, str] | None = None) -> dict[str, Any]:
+    """`credentials`: job -> a file holding the Bearer key that target requires (the bundle's Qdrant)."""
     jobs = []
     for job, field, path in JOBS:
         targets = getattr(config.targets, field)
         if targets:  # a job with no targets is left out, not scraped in vain
+            key_file = (credentials or {}).get(job)
             jobs.append({"job_name": job, "static_configs": [{"targets": targets}],
-                         **({"metrics_path": path} if path else {})})
+                         **({"metrics_path": path} if path else {}),
+                         **({"authorization": {"credentials_file": key_file}} if key_file else {})})
     return {
         "global": {"scrape_interval": config.scrape_interval, "evaluation_interval": config.evaluation_interval},
         "scrape_configs": jobs,
@@ -55,11 +58,12 @@ def grafana_provisioning(config: ObservabilitySettings, prometheus_url: str) -> 
     }
 
 
-def render(settings: Settings, out: Path, prometheus_url: str = "http://prometheus:9090") -> list[Path]:
+def render(settings: Settings, out: Path, prometheus_url: str = "http://prometheus:9090",
+           credentials: dict[str, str] | None = None) -> list[Path]:
     """Write every file under `out`; returns their paths."""
     config = settings.observability
     files: dict[str, str] = {
-        "prometheus.yml": yaml.safe_dump(prometheus_config(config), sort_keys=False),
+        "prometheus.yml": yaml.safe_dump(prometheus_config(config, credentials), sort_keys=False),
         RULES_FILE: yaml.safe_dump(alert_rules(config.alerts), sort_keys=False, width=120),
         "alertmanager.yml": yaml.safe_dump(alertmanager_config(config), sort_keys=False),
     }

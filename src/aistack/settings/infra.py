@@ -42,4 +42,6 @@ class StackSettings(Section):
                                      description="NVIDIA DCGM exporter image.")
     nginx_image: str = Field("nginx:1.27-alpine", description="nginx image.")
     aistack_image: str = Field("aistack:latest", description="The gateway's image (built from aistack.Dockerfile).")
-    gateway_port: int = Field(8080, ge=1, le=65535, description="Host port of the gateway (nginx serves 80).")
+    gateway_port: int = Field(8080, ge=1, le=65535, description="Host port of the gateway, with publish_gateway.")
+    publish_gateway: bool = Field(
+        False, description="Publish the gateway's own port too. Off: only nginx (HTTPS) is reachable from outside.")
