@@ -127,7 +127,8 @@ class Container:
 
         def build() -> Deployer:
             view = self.slot_view
-            return Deployer(view.store, view, self.slot_router, Runtimes(self.settings.home), self.settings.deploy)
+            return Deployer(view.store, view, self.slot_router, Runtimes(self.settings.home, view.store),
+                            self.settings.deploy)
 
         return self._get("deployer", build)
 
@@ -161,6 +162,11 @@ class Container:
         """What the gateway opens before it serves: the LLM, the vector store (which takes the
         embedded Qdrant's folder lock) and the embedder."""
         await self.start_llm()
+        if self.settings.llm.backend == "slots":
+            try:
+                await self.deployer.reconcile()  # slots a crashed gateway left behind
+            except Exception as exc:  # the store is down: the view serves what it last read
+                log.warning("slot recovery skipped: %s", type(exc).__name__)
         _ = self.embedder  # load the model now, not on the first request
         try:
             _ = self.store

@@ -83,6 +83,16 @@ class Deployer:
     async def audit(self, limit: int) -> list[dict[str, Any]]:
         return await self._in_store(self._store.audit, limit)
 
+    async def reconcile(self) -> dict[str, str]:
+        """Take stock of the process slots a crashed gateway left (deploy/recovery.py), then route by
+        what is left."""
+        from aistack.deploy.recovery import reconcile
+
+        done = await self._in_store(reconcile, self._store, self.runtimes.process)
+        if done:
+            await self.view.refresh()
+        return done
+
     async def _serving(self) -> list[str]:
         return [r.name for r in await self.view.refresh()]
 

@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from aistack.deploy.slots import Slot
+from aistack.deploy.slots import Slot, SlotProcess, SlotStore
 from aistack.errors import BackendUnavailable
-from aistack.processes import stop_group
+from aistack.processes import Adopted, start_time, stop_group
 
 
 class Runtime(Protocol):
@@ -33,13 +34,20 @@ class ExternalRuntime:
         return True
 
 
-class ProcessRuntime:
-    """Processes started by this gateway. They stop with their slot, never with a shell: the
-    command is a list."""
+def this_gateway() -> tuple[str, int, int]:
+    """(host, pid, start time) of this process: what a slot process record names as its owner."""
+    return socket.gethostname(), os.getpid(), start_time(os.getpid()) or 0
 
-    def __init__(self, logs: Path):
+
+class ProcessRuntime:
+    """Processes started by this gateway (or adopted from one that died). They stop with their
+    slot, never with a shell: the command is a list. Each is recorded in the slot store with its
+    pid, its start time and this gateway's, for deploy/recovery.py."""
+
+    def __init__(self, logs: Path, store: SlotStore | None = None):
         self.logs = logs
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.store = store
+        self.processes: dict[str, Any] = {}  # slot name -> Popen, or Adopted
 
     def start(self, slot: Slot) -> None:
         command = (slot.spec or {}).get("command") or []
@@ -52,18 +60,31 @@ class ProcessRuntime:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}
         env = {**inherited, **((slot.spec or {}).get("env") or {})}
         try:
-            self.processes[slot.name] = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                                         start_new_session=True)
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             raise BackendUnavailable(f"slot '{slot.name}': cannot run {command[0]}: {exc.strerror}") from None
         finally:
             log.close()
+        self.processes[slot.name] = process
+        if self.store is not None:
+            host, owner, owner_started = this_gateway()
+            self.store.record_process(SlotProcess(slot.name, host, process.pid, start_time(process.pid) or 0,
+                                                  owner, owner_started))
+
+    def adopt(self, record: SlotProcess) -> None:
+        """Take over a live slot process whose gateway died: this one stops it from now on."""
+        self.processes[record.name] = Adopted(record.pid, record.started)
+        if self.store is not None:
+            host, owner, owner_started = this_gateway()
+            self.store.record_process(SlotProcess(record.name, host, record.pid, record.started, owner, owner_started))
 
     def stop(self, slot: Slot, timeout: float = 30.0) -> None:
         """The slot's whole process group: a vLLM slot's EngineCore and Worker stop with it."""
         process = self.processes.pop(slot.name, None)
         if process is not None:
             stop_group(process, timeout)
+            if self.store is not None:
+                self.store.forget_process(slot.name)
 
     def alive(self, slot: Slot) -> bool:
         process = self.processes.get(slot.name)
@@ -95,8 +116,8 @@ class ComposeRuntime:
 
 
 class Runtimes:
-    def __init__(self, home: Path):
-        self.process = ProcessRuntime(home / "deploy" / "logs")
+    def __init__(self, home: Path, store: SlotStore | None = None):
+        self.process = ProcessRuntime(home / "deploy" / "logs", store)
         self.by_name: dict[str, Runtime] = {"external": ExternalRuntime(), "process": self.process,
                                              "compose": ComposeRuntime()}
 

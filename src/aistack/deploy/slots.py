@@ -30,7 +30,22 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS slot_audit (
         seq INTEGER NOT NULL, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, slot TEXT,
         before TEXT, after TEXT)""",
+    # the process behind a `process` slot, and the gateway that started it, so that a gateway
+    # started after a crash can adopt or stop it (pids with their start times: a pid is reused)
+    """CREATE TABLE IF NOT EXISTS slot_processes (
+        name TEXT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL, started BIGINT NOT NULL,
+        owner_pid BIGINT NOT NULL, owner_started BIGINT NOT NULL)""",
 ]
+
+
+@dataclass(frozen=True)
+class SlotProcess:
+    name: str
+    host: str
+    pid: int  # the slot's process group leader (its pid is the group id)
+    started: int
+    owner_pid: int  # the gateway that started it
+    owner_started: int
 
 
 @dataclass(frozen=True)
@@ -219,6 +234,22 @@ class SlotStore:
         return [{"at": at, "actor": actor, "action": action, "slot": slot,
                  "before": json.loads(before) if before else None, "after": json.loads(after) if after else None}
                 for at, actor, action, slot, before, after in rows]
+
+    def record_process(self, process: SlotProcess) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM slot_processes WHERE name = ?", (process.name,))
+            db.execute("INSERT INTO slot_processes VALUES (?, ?, ?, ?, ?, ?)",
+                       (process.name, process.host, process.pid, process.started, process.owner_pid,
+                        process.owner_started))
+
+    def forget_process(self, name: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM slot_processes WHERE name = ?", (name,))
+
+    def processes(self) -> dict[str, SlotProcess]:
+        with self._transaction(write=False) as db:
+            rows = db.execute("SELECT name, host, pid, started, owner_pid, owner_started FROM slot_processes").fetchall()
+        return {row[0]: SlotProcess(row[0], row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5])) for row in rows}
 
     def previous_active(self) -> str | None:
         """The slot that served before the last switch (what rollback brings back)."""
