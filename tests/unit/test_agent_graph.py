@@ -227,6 +227,32 @@ def test_a_supervisor_delegates_and_a_members_approval_pauses_it(make, docker: P
     assert [r["thread_id"] for r in service.runs("boss")] == ["t-boss"]
 
 
+def test_a_members_approval_later_in_a_round_never_reruns_its_finished_calls(make, docker: Path) -> None:
+    """One supervisor turn calls echo, then ops, whose restart waits for a person: the decision
+    resumes the round, and echo (finished before the pause) is not run again (each call's result is
+    checkpointed as it completes; the whole round used to rerun, so 2 approvals gave 3 restarts)."""
+    def respond(messages: list[BaseMessage], tools: list[str]) -> AIMessage:
+        if "ask_ops" in tools:
+            if turn(messages) == 0:
+                return AIMessage("", tool_calls=[
+                    {"name": "echo", "args": {"text": "checked the logs"}, "id": "call_echo_1"},
+                    {"name": "ask_ops", "args": {"task": "Restart vLLM"}, "id": "call_ops_1"}])
+            return AIMessage("Done: " + messages[-1].text.split(": ", 1)[-1])
+        if turn(messages) == 0:
+            return calling("restart_docker_service", service_name="vllm")
+        return AIMessage("vLLM restarted.")
+
+    service = make(Scripted(respond), definitions={
+        "boss": {"members": ["ops"], "tools": ["echo"], "description": "Coordinates."},
+        "ops": {"tools": ["restart_docker_service"]}})
+    run = finish(service.start("boss", "Make vLLM healthy", "t-round"))
+    assert run["status"] == "awaiting_approval" and service.counts["echo"] == 1
+    done = finish(service.decide("t-round", True, "carol"))
+    assert done["status"] == "completed", done
+    assert service.counts["echo"] == 1  # not run again when the round resumed
+    assert docker.read_text().count("restart vllm") == 1
+
+
 def test_a_call_repeated_right_away_is_not_run_again(make) -> None:
     script = ["a", "a", "b", "a", "a"]  # a, refused repeat, b, a again (after b: runs), refused repeat
     model = Scripted(lambda messages, tools: calling("echo", text=script[turn(messages)]) if turn(messages) < 5

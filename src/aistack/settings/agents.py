@@ -54,7 +54,8 @@ class DockerToolSettings(Section):
     command: list[str] = Field(default_factory=lambda: ["docker", "compose"], description="The compose command, as a list.")
     compose_dir: Path = Field(Path("/opt/aistack"), description="Folder holding docker-compose.yml.")
     allowed_services: list[str] = Field(
-        default_factory=lambda: ["vllm", "qdrant", "gateway"], description="Services restart_docker_service may restart.")
+        default_factory=lambda: ["vllm", "qdrant"],
+        description="Services restart_docker_service may restart (not the gateway: an agent would restart the process it runs in).")
     timeout: float = Field(60, gt=0, description="Seconds a restart may take.")
 
 
