@@ -96,3 +96,52 @@ def test_a_supervisor_hands_off_on_the_bus_and_a_worker_runs_it(tmp_path: Path) 
         bus.close()
     finally:
         service.close()
+
+
+def test_a_live_workers_long_hand_off_is_never_taken_over(tmp_path: Path) -> None:
+    """A run that takes longer than claim_idle (3 s against 1): a second worker polling all the
+    while neither takes the message over nor resumes the thread (it used to run it a second time,
+    concurrently); the first finishes, answers and acknowledges."""
+    import threading
+
+    from support.agent_fakes import Scripted, calling, turn
+    from langchain_core.messages import AIMessage
+
+    from aistack.agents.service import AgentService
+    from aistack.agents.tools import tool
+    from aistack.agents.worker import Worker, hand_off, open_bus
+    from aistack.settings.model import Settings
+
+    runs: list[str] = []
+
+    @tool(timeout=30, repeatable=True)
+    def slow_report(topic: str) -> str:
+        """Write a slow report."""
+        runs.append(topic)
+        time.sleep(3)
+        return f"report on {topic}"
+
+    stream = f"aistack-test:handoffs:{uuid.uuid4().hex}"
+    respond = lambda messages, tools: calling("slow_report", topic="gpus") if turn(messages) == 0 else AIMessage("Done.")  # noqa: E731
+    settings = Settings(home=tmp_path / "home", agents={"bus_url": REDIS, "bus_stream": stream, "definitions": {
+        "reporter": {"tools": ["slow_report"]}}})
+    service = AgentService(settings, model=Scripted(respond))
+    first, second = open_bus(service, "a", claim_idle=1), open_bus(service, "b", claim_idle=1)
+    try:
+        sent = hand_off(first, service, "reporter", "Report on the GPUs", "long-1")
+        [message] = first.read(block=1)  # the first worker has it before the second starts polling
+        outcomes: list[dict] = []
+        running = threading.Thread(target=lambda: outcomes.append(Worker(service, first).handle(message)))
+        running.start()
+        taken: list[dict] = []
+        while running.is_alive():
+            taken += [o for o in Worker(service, second).run_once(block=0.2) if o["status"] != "running elsewhere"]
+        running.join()
+        assert runs == ["gpus"] and taken == []  # run once, by the first worker only
+        assert [(o["thread_id"], o["status"]) for o in outcomes] == [(sent["thread_id"], "completed")]
+        assert first.pending() == 0
+    finally:
+        first.redis.delete(stream, stream + ":results")
+        first.close()
+        second.close()
+        service.close()

@@ -5,15 +5,33 @@ A hand-off is written once (XADD) and read by one consumer of a group (XREADGROU
 pending until that consumer acknowledges it (XACK). If the consumer dies first, another one
 takes the message over once it has been idle `claim_idle` seconds (XAUTOCLAIM), so no hand-off
 is lost. A message delivered `max_deliveries` times without an ack is moved to a dead-letter
-stream instead of looping forever."""
+stream instead of looping forever.
+
+A worker running a hand-off holds it (`holding`): a heartbeat re-claims the message every third of
+`claim_idle`, so a live run (runs take minutes) is never taken over, and a lease on the run's
+thread, refreshed by the same heartbeat, keeps any second delivery from resuming the thread while
+it runs. A worker that dies stops its heartbeat: its message and lease expire, and another takes
+over."""
 
 from __future__ import annotations
 
 import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from aistack.registry import MissingDependency
+
+
+# KEYS[1] the lease, ARGV[1] its holder, ARGV[2] ms: refresh (or release, with 0) only one's own
+RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) == 0 then return redis.call('DEL', KEYS[1]) end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,35 @@ class Bus:
                 continue
             claimed.append(Message(message.id, message.data, deliveries))
         return claimed
+
+    @contextmanager
+    def holding(self, message: Message, thread: str) -> Iterator[bool]:
+        """True while this consumer holds `thread`'s lease (False: another worker is running it),
+        with a heartbeat that keeps the message and the lease while the body runs."""
+        lease, holder = f"{self.stream}:lease:{thread}", f"{self.consumer}:{uuid.uuid4().hex[:8]}"
+        ttl = max(self.claim_idle_ms, 1000)
+        if not self.redis.set(lease, holder, nx=True, px=ttl):
+            yield False
+            return
+        renew = self.redis.register_script(RENEW)
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(ttl / 3000):
+                try:
+                    self.redis.xclaim(self.stream, self.group, self.consumer, 0, [message.id], justid=True)
+                    renew(keys=[lease], args=[holder, ttl])
+                except Exception:  # noqa: BLE001 - Redis away for a moment: the next beat tries again
+                    continue
+
+        heart = threading.Thread(target=beat, daemon=True, name=f"hand-off-{thread}")
+        heart.start()
+        try:
+            yield True
+        finally:
+            stop.set()
+            heart.join()
+            renew(keys=[lease], args=[holder, 0])
 
     def pending(self) -> int:
         return self.redis.xpending(self.stream, self.group)["pending"]

@@ -1,6 +1,7 @@
 """Asynchronous hand-offs: a task published on the Redis Streams bus is run by whichever worker
 of the group reads it; a worker that dies leaves it pending, and another one takes it over
-(XAUTOCLAIM) and resumes the run from its checkpoint, so no hand-off is lost or run twice."""
+(XAUTOCLAIM) and resumes the run from its checkpoint, so no hand-off is lost or run twice: a live
+run keeps its message and its thread's lease with a heartbeat (bus.py), so it is never taken over."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ class Worker:
         """Run (or resume) the hand-off's thread, publish the outcome, then acknowledge."""
         data: dict[str, Any] = message.data
         thread = str(data.get("thread_id", ""))
+        with self.bus.holding(message, thread) as held:
+            if not held:  # a second delivery while another worker runs the thread: that one answers
+                log.info("hand-off %s: thread %s is running on another worker", message.id, thread)
+                return {"thread_id": thread, "status": "running elsewhere", "message_id": message.id}
+            outcome = {**self._run(data, thread), "message_id": message.id}
+            self.bus.redis.xadd(self.results, {"data": json.dumps(outcome)})
+            self.bus.ack(message)  # before the lease goes: no one can take it over in between
+        log.info("hand-off %s: %s", message.id, outcome["status"])
+        return outcome
+
+    def _run(self, data: dict[str, Any], thread: str) -> Event:
         try:
             if not self.service.exists(thread):
                 events = self.service.start(str(data.get("agent")), str(data.get("task", "")), thread)
@@ -56,14 +68,9 @@ class Worker:
             for _ in events:
                 pass
             view = self.service.view(thread)
-            outcome = {k: view[k] for k in ("thread_id", "agent", "status", "stop_reason", "answer")}
+            return {k: view[k] for k in ("thread_id", "agent", "status", "stop_reason", "answer")}
         except AistackError as exc:  # a bad hand-off is answered, not retried forever
-            outcome = {"thread_id": thread, "agent": data.get("agent"), "status": "failed", "error": exc.message}
-        outcome["message_id"] = message.id
-        self.bus.redis.xadd(self.results, {"data": json.dumps(outcome)})
-        self.bus.ack(message)
-        log.info("hand-off %s: %s", message.id, outcome["status"])
-        return outcome
+            return {"thread_id": thread, "agent": data.get("agent"), "status": "failed", "error": exc.message}
 
     def run_once(self, block: float = 1.0) -> list[Event]:
         messages = self.bus.reclaim() or self.bus.read(count=1, block=block)
