@@ -61,3 +61,48 @@ async def test_connection_refused_is_retried_then_502() -> None:
         assert info.value.status == 502
     finally:
         await backend.close()
+
+
+async def test_a_pooled_connection_the_upstream_closed_is_retried_once_on_a_fresh_one() -> None:
+    """An upstream that answers the first request of a connection and closes the connection when
+    a second one arrives on it, without answering: what a keep-alive connection closed by the
+    server looks like to a pooled client. The second chat goes to a fresh connection; it used to
+    be a 502 ("Can not write request body" or "Server disconnected")."""
+    import asyncio
+    import json
+
+    answer = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}).encode()
+    connections = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        served = 0
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return  # the client closed it
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+            await reader.readexactly(length)
+            if served:  # the connection's second request: closed without a word
+                writer.close()
+                return
+            served += 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+            await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    settings = Settings()
+    settings.llm.openai.base_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    settings.llm.openai.retries = 0  # the stale-connection retry is not a connection retry
+    backend = OpenAICompatBackend.from_settings(settings)
+    try:
+        for _ in range(3):
+            assert (await backend.chat(REQUEST))["choices"][0]["message"]["content"] == "hi"
+        assert len(connections) >= 2  # a fresh connection after each closed one
+    finally:
+        await backend.close()
+        server.close()
+        await server.wait_closed()

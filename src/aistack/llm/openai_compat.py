@@ -75,18 +75,28 @@ class OpenAICompatBackend:
 
     @asynccontextmanager
     async def _request(self, method: str, path: str, body: bytes | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
-        """An upstream response with status < 400. Connection errors are retried; nothing else."""
+        """An upstream response with status < 400. Connection errors are retried (`retries`), and a
+        pooled keep-alive connection that the upstream had closed is retried once on a fresh one
+        (no answer came on it); nothing an upstream answered is ever sent twice."""
         url = self.base_url + path
-        for attempt in range(self.config.retries + 1):
+        attempt, stale_retried = 0, False
+        while True:
+            answered = False
             try:
                 async with self.session.request(method, url, data=body) as response:
+                    answered = True
                     if response.status >= 400:
                         raise upstream_rejection(response.status, await response.read(), SERVICE, self.base_url)
                     yield response
                     return
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                if attempt == self.config.retries:
+                if attempt >= self.config.retries:
                     raise self._failure(exc) from None
+                attempt += 1
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if answered or stale_retried:
+                    raise self._failure(exc) from None
+                stale_retried = True  # about 1 stream in 256 met a keep-alive connection closed under it
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 raise self._failure(exc) from None
 
