@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from pydantic import ValidationError
 
-from aistack.errors import InvalidRequest
+from aistack.errors import InvalidRequest, validation_error
 from aistack.llm.base import LLMBackend
 from aistack.llm.protocol import ChatCompletionRequest
 from aistack.llm.responses import ResponseIds
@@ -54,11 +55,14 @@ class RagPipeline:
         model = question.model or self.settings.rag.model or self.default_model
         if not model:
             raise InvalidRequest("no model given and no llm.default_model configured", param="model")
-        return ChatCompletionRequest.model_validate({
-            "model": model, "messages": [{"role": "user", "content": question.text}], "stream": question.stream,
-            "temperature": question.temperature, "max_tokens": question.max_tokens, "seed": question.seed,
-            **({"stream_options": {"include_usage": True}} if question.stream else {}),
-        })
+        try:
+            return ChatCompletionRequest.model_validate({
+                "model": model, "messages": [{"role": "user", "content": question.text}], "stream": question.stream,
+                "temperature": question.temperature, "max_tokens": question.max_tokens, "seed": question.seed,
+                **({"stream_options": {"include_usage": True}} if question.stream else {}),
+            })
+        except ValidationError as exc:  # a question's own values (max_tokens, temperature) out of bounds
+            raise validation_error(exc.errors()) from None
 
     async def retrieve(self, query: str, options: RetrievalOptions) -> Retrieval:
         return await anyio.to_thread.run_sync(self.retriever.retrieve, query, options)

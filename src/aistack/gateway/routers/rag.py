@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.errors import InvalidRequest
+from aistack.llm.protocol import MAX_TOKENS
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.disconnect import unless_client_leaves
@@ -50,7 +51,7 @@ class AnswerRequest(RetrievalOptions):
     model: str | None = None
     stream: bool = False
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
 
 
 def _knowledge(http: Request) -> KnowledgeService:
