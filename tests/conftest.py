@@ -143,10 +143,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-# The longest file goes first (vLLM: the shared fine-tune, then vLLM's start), so no worker is left
-# alone with it at the end; test_finetune comes later in its own place and finds the fine-tune done.
-LONGEST_FIRST = ("test_vllm.py",)
+# The longest files go first, one per worker: vLLM (the shared fine-tune, then vLLM's start) and the
+# resumed fine-tunes (a training of their own), so no worker is left alone with one at the end;
+# test_finetune comes later in its own place and finds the shared fine-tune done.
+LONGEST_FIRST = ("test_vllm.py", "test_finetune_resume.py")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: 0 if item.path.name in LONGEST_FIRST else 1)  # stable: the rest keep their order
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
