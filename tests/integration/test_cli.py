@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from support.cli import run
 from support.servers import ServerProcess
@@ -16,7 +17,10 @@ def test_models_and_one_prompt_through_the_gateway(embedded_gateway: ServerProce
     assert [m["id"] for m in json.loads(listed.stdout)] == ["smollm2-135m-instruct"]
     answer = run("chat", "Say hi.", "--url", embedded_gateway.url, "--max-tokens", "8", "-t", "0")
     assert answer.returncode == 0, answer.stderr
-    assert answer.stdout.strip()
+    direct = httpx.post(embedded_gateway.url + "/v1/chat/completions", timeout=60, json={
+        "model": "smollm2-135m-instruct", "max_tokens": 8, "temperature": 0,
+        "messages": [{"role": "user", "content": "Say hi."}]}).json()["choices"][0]["message"]["content"]
+    assert direct.strip() and answer.stdout.strip() == direct.strip()  # the model's own answer, greedy
 
 
 def test_interactive_chat_in_process_keeps_history() -> None:

@@ -15,6 +15,7 @@ from aistack.embeddings.base import normalise
 from aistack.embeddings.quantize import dynamic_int8, user_cache_dir
 from aistack.packaged import packaged_file
 from aistack.settings import Settings
+from aistack.settings.data import OnnxEmbedderSettings
 
 TOKENIZER = Path(__file__).parent / "data" / "all-MiniLM-L6-v2" / "tokenizer.json"
 
@@ -33,11 +34,10 @@ def bundled_model_path() -> Path:
 class OnnxEmbedder:
     name = "onnx"
 
-    def __init__(self, settings: Settings):
+    def __init__(self, config: OnnxEmbedderSettings):
         import onnxruntime
         from tokenizers import Tokenizer
 
-        config = settings.embeddings.onnx
         model_path = config.model_path or bundled_model_path()
         tokenizer_path = config.tokenizer_path or TOKENIZER
         for what, path in (("model", model_path), ("tokenizer", tokenizer_path)):
@@ -58,6 +58,10 @@ class OnnxEmbedder:
         self.model = config.model_name
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
         self._lock = threading.Lock()  # the tokenizer is not safe to share across threads
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OnnxEmbedder:
+        return cls(settings.embeddings.onnx)
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
         with self._lock:

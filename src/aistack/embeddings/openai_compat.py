@@ -8,6 +8,7 @@ import numpy as np
 from aistack.embeddings.base import batches, normalise
 from aistack.errors import upstream_failure, upstream_rejection
 from aistack.settings import Settings
+from aistack.settings.data import OpenAIEmbedderSettings
 
 SERVICE = "embeddings upstream"
 
@@ -15,14 +16,17 @@ SERVICE = "embeddings upstream"
 class OpenAIEmbedder:
     name = "openai"
 
-    def __init__(self, settings: Settings):
-        config = settings.embeddings.openai
+    def __init__(self, config: OpenAIEmbedderSettings, batch_size: int = 32):
         headers = {"Authorization": f"Bearer {config.api_key.get_secret_value()}"} if config.api_key else {}
         self.base_url = config.base_url.rstrip("/")
         self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=config.timeout)
         self.model = config.model
-        self.batch_size = settings.embeddings.batch_size
+        self.batch_size = batch_size
         self._dimension: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIEmbedder:
+        return cls(settings.embeddings.openai, settings.embeddings.batch_size)
 
     @property
     def dimension(self) -> int:

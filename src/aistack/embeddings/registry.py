@@ -1,4 +1,5 @@
-"""Embedders by the name used in settings (`embeddings.backend`). Imports are lazy."""
+"""Embedders by the name used in settings (`embeddings.backend`). Imports are lazy; each backend
+takes its own settings section through its `from_settings`."""
 
 from __future__ import annotations
 
@@ -20,4 +21,4 @@ BACKENDS: Backends = {
 
 
 def create_embedder(settings: Settings, name: str | None = None) -> Embedder:
-    return backend_class("embeddings", BACKENDS, name or settings.embeddings.backend)(settings)
+    return backend_class("embeddings", BACKENDS, name or settings.embeddings.backend).from_settings(settings)

@@ -10,19 +10,23 @@ from sentence_transformers import SentenceTransformer
 
 from aistack.embeddings.base import normalise
 from aistack.settings import Settings
+from aistack.settings.data import SentenceTransformersSettings
 
 
 class SentenceTransformersEmbedder:
     name = "sentence_transformers"
 
-    def __init__(self, settings: Settings):
-        config = settings.embeddings.sentence_transformers
+    def __init__(self, config: SentenceTransformersSettings, batch_size: int = 32):
         self.st = SentenceTransformer(config.model, device=config.device)
         self.model = config.model
         self.query_prefix = config.query_prefix
-        self.batch_size = settings.embeddings.batch_size
+        self.batch_size = batch_size
         get_dimension = getattr(self.st, "get_embedding_dimension", None) or self.st.get_sentence_embedding_dimension
         self.dimension = int(get_dimension())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SentenceTransformersEmbedder:
+        return cls(settings.embeddings.sentence_transformers, settings.embeddings.batch_size)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -18,6 +18,7 @@ from chromadb.errors import NotFoundError
 
 from aistack.errors import BackendUnavailable, Conflict, NotFound
 from aistack.settings import Settings
+from aistack.settings.data import ChromaSettings
 from aistack.vectorstore.base import (
     SOURCE,
     CollectionInfo,
@@ -56,8 +57,8 @@ def from_chroma(metadata: dict[str, Any] | None) -> dict[str, Any]:
 class ChromaStore:
     name = "chroma"
 
-    def __init__(self, settings: Settings):
-        config = settings.vectorstore.chroma
+    def __init__(self, config: ChromaSettings, home: Path):
+        """`home`: where an embedded Chroma keeps its folder when `config.path` is empty."""
         chroma_settings = chromadb.Settings(anonymized_telemetry=False)
         if config.url:
             url = urlparse(config.url)
@@ -70,11 +71,15 @@ class ChromaStore:
             except Exception as exc:  # the client checks the server as it is built
                 raise BackendUnavailable("the Chroma server cannot be reached", detail=f"{config.url}: {exc}") from None
         else:
-            path = Path(config.path or settings.home / "chroma")
+            path = Path(config.path or home / "chroma")
             path.mkdir(parents=True, exist_ok=True)
             self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
             self.location = str(path)
         self.lock = threading.RLock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChromaStore:
+        return cls(settings.vectorstore.chroma, settings.home)
 
     def _collection(self, name: str) -> Any:
         try:

@@ -21,6 +21,7 @@ from aistack.errors import (
     StoreLocked,
 )
 from aistack.settings import Settings
+from aistack.settings.data import QdrantSettings
 from aistack.vectorstore.base import (
     SOURCE,
     CollectionInfo,
@@ -49,8 +50,8 @@ def qdrant_filter(where: Where | None) -> models.Filter | None:
 class QdrantStore:
     name = "qdrant"
 
-    def __init__(self, settings: Settings):
-        config = settings.vectorstore.qdrant
+    def __init__(self, config: QdrantSettings, home: Path):
+        """`home`: where embedded Qdrant keeps its folder when `config.path` is empty."""
         self.url = config.url
         if config.url:
             self.client = QdrantClient(
@@ -63,7 +64,7 @@ class QdrantStore:
             self.path: Path | None = None
             self.lock: AbstractContextManager[Any] = nullcontext()
         else:
-            self.path = Path(config.path or settings.home / "qdrant")
+            self.path = Path(config.path or home / "qdrant")
             self.path.mkdir(parents=True, exist_ok=True)
             self.client = open_embedded(self.path)
             self.lock = threading.RLock()  # embedded Qdrant is not thread-safe; snapshots hold it too
@@ -71,6 +72,10 @@ class QdrantStore:
     @property
     def location(self) -> str:
         return self.url or str(self.path)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QdrantStore:
+        return cls(settings.vectorstore.qdrant, settings.home)
 
     def _call(self, collection: str, action: Callable[[], T]) -> T:
         """Run a call on one collection; a missing collection is NotFound, an unreachable server

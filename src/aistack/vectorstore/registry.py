@@ -1,4 +1,5 @@
-"""Vector stores by the name used in settings (`vectorstore.backend`). Imports are lazy."""
+"""Vector stores by the name used in settings (`vectorstore.backend`). Imports are lazy; each backend
+takes its own settings section through its `from_settings`."""
 
 from __future__ import annotations
 
@@ -17,4 +18,4 @@ BACKENDS: Backends = {
 
 
 def create_store(settings: Settings, name: str | None = None) -> VectorStore:
-    return backend_class("vector store", BACKENDS, name or settings.vectorstore.backend)(settings)
+    return backend_class("vector store", BACKENDS, name or settings.vectorstore.backend).from_settings(settings)
