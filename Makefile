@@ -9,7 +9,8 @@ LLAMA_VERSION := 0.3.36
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 PYTEST_ARGS ?=
 # two workers (pytest-xdist), each test file on one of them so module fixtures are shared: the suite
-# waits on servers as much as it computes. TEST_WORKERS=0 runs it in one process.
+# waits on servers as much as it computes. Files go out in the order conftest.py sorts them (the two
+# longest first), not xdist's default of the most tests first. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 # llama-cpp-python's sdist: the wheel is built from it, and `aistack finetune` takes llama.cpp's GGUF
 # converters out of it (tests read its path from LLAMA_CPP_SDIST: they never download).
@@ -42,7 +43,7 @@ run: setup
 test: setup
 	bash scripts/test-deps.sh  # prometheus, alertmanager, nginx, chromium from Debian (installs as root)
 	$(BIN)/lint-imports --no-cache  # the layers contract in pyproject.toml: a wrong arrow fails here
-	LLAMA_CPP_SDIST=$(LLAMA_SDIST) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	LLAMA_CPP_SDIST=$(LLAMA_SDIST) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/inference.py
