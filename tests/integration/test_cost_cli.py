@@ -75,15 +75,29 @@ def token_totals(url: str) -> tuple[float, float]:
     return totals["llm_tokens_input_total"], totals["llm_tokens_generated_total"]
 
 
-def scraped(url: str, generated: float, timeout: float = 30) -> None:
-    """Wait until Prometheus holds this value of the generated-tokens counter."""
+def settled_totals(url: str, timeout: float = 30) -> tuple[float, float]:
+    """The gateway's token counters once they stop moving: the last request's tokens are counted as
+    its response finishes, which can be just after the client has read it."""
+    deadline = time.monotonic() + timeout
+    last = token_totals(url)
+    while time.monotonic() < deadline:
+        time.sleep(1.5)
+        now = token_totals(url)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"the token counters did not settle in {timeout} s")
+
+
+def scraped(url: str, generated: float, timeout: float = 30, series: str = "llm_tokens_generated_total") -> None:
+    """Wait until Prometheus holds this value of a token counter."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        result = httpx.get(url + "/api/v1/query", params={"query": "sum(llm_tokens_generated_total)"}).json()
+        result = httpx.get(url + "/api/v1/query", params={"query": f"sum({series})"}).json()
         if result["data"]["result"] and float(result["data"]["result"][0]["value"][1]) == generated:
             return
         time.sleep(0.3)
-    raise AssertionError(f"Prometheus did not scrape {generated} generated tokens in {timeout} s")
+    raise AssertionError(f"Prometheus did not scrape {generated} of {series} in {timeout} s")
 
 
 def test_measured_from_a_real_prometheus_and_from_the_gateway(tmp_path: Path) -> None:
@@ -99,8 +113,9 @@ def test_measured_from_a_real_prometheus_and_from_the_gateway(tmp_path: Path) ->
         for question in ("Name a colour.", "Name a fruit.", "Name a river in France.", "Say hello in Spanish."):
             chat["messages"][0]["content"] = question
             assert httpx.post(gateway.url + "/v1/chat/completions", json=chat, timeout=120).status_code == 200
-        after = token_totals(gateway.url)
+        after = settled_totals(gateway.url)
         scraped(prometheus.url, after[1])
+        scraped(prometheus.url, after[0], series="llm_tokens_input_total")
         # both series start at 0 on the same scrapes, so the ratio of their rates is that of the counts
         done = cost("--measured", "--prometheus", prometheus.url, "--window", "15m", "--json")  # all of it, even on a slow machine
         assert done.returncode == 0, done.stderr
