@@ -127,8 +127,7 @@ class Container:
 
         def build() -> Deployer:
             view = self.slot_view
-            return Deployer(view.store, view, self.slot_router, Runtimes(self.settings.home, view.store),
-                            self.settings.deploy)
+            return Deployer(view, self.slot_router, Runtimes(self.settings.home, view.store), self.settings.deploy)
 
         return self._get("deployer", build)
 

@@ -93,7 +93,7 @@ class Stack:
         self.router = SlotRouter(view, self.settings.llm.openai)
         for name, server in self.servers.items():
             self.store.put(Slot(name, f"http://127.0.0.1:{server.server_port}/v1", version=name), "test")
-        self.deployer = Deployer(self.store, view, self.router, Runtimes(self.settings.home), self.settings.deploy)
+        self.deployer = Deployer(view, self.router, Runtimes(self.settings.home), self.settings.deploy)
         self.url = f"http://127.0.0.1:{self.port}"
         self.nginx: ServerProcess | None = None
 

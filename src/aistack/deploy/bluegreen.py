@@ -18,7 +18,7 @@ import anyio
 import httpx
 
 from aistack.deploy.runtimes import Runtimes
-from aistack.deploy.slots import Slot, SlotStore
+from aistack.deploy.slots import Slot
 from aistack.deploy.view import SlotView
 from aistack.errors import AistackError, Conflict
 from aistack.llm.routing import SlotRouter
@@ -56,9 +56,8 @@ class Deployer:
     store call runs in a worker thread; the view is re-read after each change, so this gateway
     routes by it at once (the others within `deploy.refresh_interval`)."""
 
-    def __init__(self, store: SlotStore, view: SlotView, router: SlotRouter, runtimes: Runtimes,
-                 config: DeploySettings):
-        self._store = store
+    def __init__(self, view: SlotView, router: SlotRouter, runtimes: Runtimes, config: DeploySettings):
+        self._store = view.store
         self.view = view
         self.router = router
         self.config = config

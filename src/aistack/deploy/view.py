@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
 import anyio
@@ -27,13 +26,11 @@ def route(slot: Slot) -> Route:
 
 
 class SlotView:
-    def __init__(self, store: SlotStore, config: DeploySettings, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, store: SlotStore, config: DeploySettings):
         self.store = store
         self.config = config
-        self.clock = clock
-        self.slots: list[Slot] | None = None  # the last good read; None until the first one
-        self.read_at: float | None = None
-        self.failing_since: float | None = None
+        self._routes: list[Route] | None = None  # the serving slots of the last good read; None before one
+        self.stale = False  # the last read failed: routing goes by an older one
         self._reading: asyncio.Future[list[Slot]] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -68,15 +65,15 @@ class SlotView:
             self._reading.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen, if abandoned
         with anyio.fail_after(self.config.store_timeout):
             slots = await asyncio.shield(self._reading)
-        self.slots, self.read_at = slots, self.clock()
-        if self.failing_since is not None:
+        self._routes = [route(s) for s in slots if s.serving]  # built once a read, not once a request
+        if self.stale:
             log.warning("slot store answers again: the slot view is current")
-        self.failing_since = None
+        self.stale = False
         return slots
 
     def _failed(self, exc: BaseException) -> None:
-        if self.failing_since is None:  # once per outage; the store's address stays out of the log line
-            self.failing_since = self.clock()
+        if not self.stale:  # once per outage; the store's address stays out of the log line
+            self.stale = True
             reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             log.warning("slot store unreachable (%s): serving the last good slot view", reason)
 
@@ -90,13 +87,9 @@ class SlotView:
             await self._run(self.store.list)
         except Exception as exc:
             self._failed(exc)
-        return self.routes() if self.slots is not None else []
+        return self._routes or []
 
     def routes(self) -> list[Route]:
-        if self.slots is None:
+        if self._routes is None:
             raise BackendUnavailable("the slot state has not been read yet: the deployment store is unreachable")
-        return [route(s) for s in self.slots if s.serving]
-
-    @property
-    def stale(self) -> bool:
-        return self.failing_since is not None
+        return self._routes
