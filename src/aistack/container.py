@@ -17,7 +17,9 @@ from aistack.settings import Settings
 log = logging.getLogger("aistack")
 
 if TYPE_CHECKING:
+    from aistack.access.service import AccessService
     from aistack.agents.service import AgentService
+    from aistack.chat.embeddings import EmbeddingService
     from aistack.chat.service import ChatService
     from aistack.deploy.bluegreen import Deployer
     from aistack.deploy.view import SlotView
@@ -86,10 +88,42 @@ class Container:
             self.slot_view, self.settings.llm.openai, config.failure_threshold, config.cooldown))
 
     @property
+    def access(self) -> AccessService:
+        """Who a token is, and the admin's teams, users and keys (the access store is read on first need)."""
+        from aistack.access.service import AccessService
+        from aistack.access.store import AccessStore
+
+        def build() -> AccessService:
+            settings = self.settings
+            location = settings.access.store_url or str(settings.home / "access" / "access.db")
+            return AccessService(AccessStore(location, settings.access.store_timeout),
+                                 [k.get_secret_value() for k in settings.server.api_keys],
+                                 [k.get_secret_value() for k in settings.deploy.admin_keys],
+                                 settings.server.auth, settings.access.cache_seconds,
+                                 collection_exists=self._collection_exists)
+
+        return self._get("access", build)
+
+    @property
     def embedder(self) -> Embedder:
         from aistack.embeddings import create_embedder
 
         return self._get("embedder", lambda: create_embedder(self.settings))
+
+    def _collection_exists(self, stored: str) -> bool:
+        from aistack.errors import NotFound
+
+        try:
+            self.store.describe(stored)
+        except NotFound:
+            return False
+        return True
+
+    @property
+    def embeddings(self) -> EmbeddingService:
+        from aistack.chat.embeddings import EmbeddingService
+
+        return self._get("embeddings", lambda: EmbeddingService(self.embedder, self.settings.embeddings))
 
     @property
     def store(self) -> VectorStore:
@@ -102,7 +136,7 @@ class Container:
         """Chat and completions: plain, with the `rag` extension, or a registered pipeline."""
         from aistack.chat.service import ChatService
 
-        return self._get("chat", lambda: ChatService(self.llm, lambda: self.knowledge.pipeline, self.pipelines))
+        return self._get("chat", lambda: ChatService(self.llm, lambda: self.knowledge, self.pipelines))
 
     @property
     def knowledge(self) -> KnowledgeService:
@@ -111,7 +145,8 @@ class Container:
         from aistack.knowledge.service import KnowledgeService
 
         return self._get("knowledge", lambda: KnowledgeService(
-            self.settings, self.store, lambda: self.embedder, lambda: self.llm, self.default_model(), self.metrics))
+            self.settings, self.store, lambda: self.embedder, lambda: self.llm, self.default_model(), self.metrics,
+            shares=lambda: self.access.shares()))
 
     @property
     def pipelines(self) -> PipelineResolver:

@@ -13,6 +13,7 @@ import pytest
 from support.agent_fakes import Scripted, calling, turn
 from langchain_core.messages import AIMessage, BaseMessage
 
+from aistack.principals import OPERATOR
 from aistack.agents.service import AgentService
 from aistack.agents.tools import make_tool
 from aistack.settings.model import Settings
@@ -64,11 +65,11 @@ def test_an_approval_outlives_the_service_that_asked_for_it(new_service) -> None
     script = Scripted(lambda m, t: calling("restart_docker_service", service_name="vllm") if turn(m) == 0
                       else AIMessage("restarted"))
     first = new_service(script)
-    assert last(first.start("ops", "restart vllm", thread))["status"] == "awaiting_approval"
+    assert last(first.start(OPERATOR, "ops", "restart vllm", thread))["status"] == "awaiting_approval"
     first.close()
     second = new_service(script)
-    assert second.view(thread)["status"] == "awaiting_approval"
-    run = last(second.decide(thread, True, "dana"))
+    assert second.view(OPERATOR, thread)["status"] == "awaiting_approval"
+    run = last(second.decide(OPERATOR, thread, True, None, "dana"))
     assert (run["status"], run["answer"]) == ("completed", "restarted")
     assert new_service.log.read_text().count("restart vllm") == 1
     if new_service.kind == "postgres":
@@ -84,9 +85,9 @@ def test_a_crashed_run_is_resumed_by_a_new_service(new_service) -> None:
         raise Crash()
 
     with pytest.raises(Crash):
-        list(new_service(Scripted(crashing)).start("ops", "memory?", thread))
+        list(new_service(Scripted(crashing)).start(OPERATOR, "ops", "memory?", thread))
     resumed = new_service(Scripted(lambda m, t: AIMessage(f"seen {turn(m)} result(s)")))
-    assert resumed.view(thread)["status"] == "interrupted"
-    run = last(resumed.resume(thread))
+    assert resumed.view(OPERATOR, thread)["status"] == "interrupted"
+    run = last(resumed.resume(OPERATOR, thread))
     assert (run["status"], run["answer"]) == ("completed", "seen 1 result(s)")
     assert new_service.calls["echo"] == 1

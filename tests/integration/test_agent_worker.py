@@ -16,6 +16,7 @@ import pytest
 from support.agent_plugins import kill_during_call_2
 from support.servers import BIN
 
+from aistack.principals import OPERATOR
 from aistack.agents.bus import Bus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -83,7 +84,7 @@ def test_a_supervisor_hands_off_on_the_bus_and_a_worker_runs_it(tmp_path: Path) 
         "supervisor": {"hand_off": True}}})
     service = AgentService(settings, model=Scripted(respond))
     try:
-        run = list(service.start("supervisor", "Check the database later", "sup-1"))[-1]
+        run = list(service.start(OPERATOR, "supervisor", "Check the database later", "sup-1"))[-1]
         assert run["answer"] == "Queued."
         handed = [s for s in run["steps"] if s["type"] == "tool_result"][0]["content"]
         member = handed.split(" as run ")[1].split(";")[0]
@@ -128,7 +129,7 @@ def test_a_live_workers_long_hand_off_is_never_taken_over(tmp_path: Path) -> Non
     service = AgentService(settings, model=Scripted(respond))
     first, second = open_bus(service, "a", claim_idle=1), open_bus(service, "b", claim_idle=1)
     try:
-        sent = hand_off(first, service, "reporter", "Report on the GPUs", "long-1")
+        sent = hand_off(first, service, OPERATOR, "reporter", "Report on the GPUs", "long-1")
         [message] = first.read(block=1)  # the first worker has it before the second starts polling
         outcomes: list[dict] = []
         running = threading.Thread(target=lambda: outcomes.append(Worker(service, first).handle(message)))

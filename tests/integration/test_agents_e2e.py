@@ -4,6 +4,7 @@ input), and through the CLI, where a run is SIGKILLed mid-tool and `aistack agen
 finishes it without repeating the completed call."""
 
 from __future__ import annotations
+from aistack.principals import OPERATOR
 
 import json
 import os
@@ -206,7 +207,7 @@ def test_an_agent_reaches_its_model_through_a_gateway(stack, tmp_path: Path) -> 
         "definitions": {"probe": {"tools": ["query_prometheus"], "tool_choice": "required", "max_iterations": 1}}})
     service = AgentService(settings)
     try:
-        run = list(service.start("probe", "Is the vllm target up?", "via-gateway"))[-1]
+        run = list(service.start(OPERATOR, "probe", "Is the vllm target up?", "via-gateway"))[-1]
     finally:
         service.close()
     assert (run["status"], run["stop_reason"], run["tool_calls_count"]) == ("completed", "max_iterations", 1)

@@ -14,6 +14,7 @@ from support.corpus import mixed_folder
 from support.servers import ServerProcess, start_chroma, start_moto
 from support.cli import run
 
+from aistack.principals import OPERATOR
 from aistack.container import Container
 from aistack.settings.model import Settings
 
@@ -65,17 +66,17 @@ def test_restore_brings_back_exactly_the_same_points(backend: str, s3: ServerPro
     try:
         c.knowledge.ingestor.ingest_path(f"kb-{backend}", mixed_folder(tmp_path / "docs"))
         before = exact(c.store.points(f"kb-{backend}"))
-        snap = c.snapshots.create(f"kb-{backend}")
+        snap = c.snapshots.create(OPERATOR, f"kb-{backend}")
         assert snap.kind == "aistack" and snap.size > 0
-        assert [s.key for s in c.snapshots.list(f"kb-{backend}")] == [snap.key]
+        assert [s.key for s in c.snapshots.list(OPERATOR, f"kb-{backend}")] == [snap.key]
 
         c.store.delete_collection(f"kb-{backend}")
-        restored = c.snapshots.restore(snap.key)
+        restored = c.snapshots.restore(OPERATOR, snap.key)
         assert restored == {"key": snap.key, "collection": f"kb-{backend}", "points": len(before)}
         assert_same(exact(c.store.points(f"kb-{backend}")), before)
         assert c.store.describe(f"kb-{backend}").metadata["embedder"] == "all-MiniLM-L6-v2"
 
-        copy = c.snapshots.restore(snap.key, f"kb-{backend}-copy")
+        copy = c.snapshots.restore(OPERATOR, snap.key, f"kb-{backend}-copy")
         assert copy["points"] == len(before)
         assert_same(exact(c.store.points(f"kb-{backend}-copy")), before)
     finally:
@@ -114,16 +115,16 @@ def test_a_corrupt_snapshot_restores_nothing_and_leaves_the_collection_whole(s3:
     try:
         c.knowledge.ingestor.ingest_path("kb-whole", mixed_folder(tmp_path / "docs"))
         before = exact(c.store.points("kb-whole"))
-        snap = c.snapshots.create("kb-whole")
+        snap = c.snapshots.create(OPERATOR, "kb-whole")
         good = c.snapshots.s3(lambda s3: s3.get_object(Bucket="corrupt", Key=snap.key)["Body"].read())
         bad = corrupt(good, line=len(before) // 2)
         c.snapshots.s3(lambda s3: s3.put_object(Bucket="corrupt", Key=snap.key, Body=bad))
         with pytest.raises(InvalidRequest, match="corrupt"):
-            c.snapshots.restore(snap.key)
+            c.snapshots.restore(OPERATOR, snap.key)
         assert_same(exact(c.store.points("kb-whole")), before)  # every point still there (it used to keep about half)
         assert [info.name for info in c.store.list_collections()] == ["kb-whole"]  # no staging copy left behind
         with pytest.raises(InvalidRequest, match="not a snapshot key"):
-            c.snapshots.restore("elsewhere/kb-whole/20260101T000000000000Z.tar.gz")
+            c.snapshots.restore(OPERATOR, "elsewhere/kb-whole/20260101T000000000000Z.tar.gz")
         assert archive.restore(c.store, good, "kb-whole") == len(before)  # the good archive still restores
         assert_same(exact(c.store.points("kb-whole")), before)
     finally:
@@ -139,7 +140,7 @@ def test_prune_keeps_seven_daily_and_four_weekly(s3: ServerProcess, tmp_path: Pa
         keys[when] = f"qdrant/docs/{when.strftime('%Y%m%dT%H%M%S%fZ')}.tar.gz"
         c.snapshots.s3(lambda s3, key=keys[when]: s3.put_object(Bucket="prune", Key=key, Body=b"x"))
     c.snapshots.s3(lambda s3: s3.put_object(Bucket="prune", Key="qdrant/docs/not-a-snapshot.txt", Body=b"x"))
-    preview = c.snapshots.prune(dry_run=True)
+    preview = c.snapshots.prune(OPERATOR, dry_run=True)
     newest_week = sorted(keys)[-7:]
     older = [when for when in keys if keys[when] in preview["kept"] and when not in newest_week]
     assert {keys[w] for w in newest_week} <= set(preview["kept"])
@@ -147,9 +148,9 @@ def test_prune_keeps_seven_daily_and_four_weekly(s3: ServerProcess, tmp_path: Pa
     assert all(w.isoweekday() == 7 for w in older) and 1 <= len(older) <= 3
     assert len({w.isocalendar()[:2] for w in older} | {now.isocalendar()[:2]}) == len(older) + 1
     assert len(preview["kept"]) + len(preview["deleted"]) == 40
-    assert len(c.snapshots.list("docs")) == 40
-    c.snapshots.prune()
-    assert sorted(s.key for s in c.snapshots.list("docs")) == preview["kept"]
+    assert len(c.snapshots.list(OPERATOR, "docs")) == 40
+    c.snapshots.prune(OPERATOR)
+    assert sorted(s.key for s in c.snapshots.list(OPERATOR, "docs")) == preview["kept"]
     c.store.close()
 
 

@@ -19,7 +19,7 @@ SERVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 MAX_SERIES = 20
 
 
-@tool
+@tool(scope="deploy")
 def query_prometheus(query: Annotated[str, Field(min_length=1, max_length=300,
                                                  description="A PromQL expression, such as up or node_memory_MemAvailable_bytes")],
                      context: ToolContext) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def offer(field: str, choices: Callable[[ToolContext], list[str]]) -> Callable[[
     return narrow
 
 
-@tool(narrow=offer("node", lambda context: context.settings.proxmox.nodes))
+@tool(narrow=offer("node", lambda context: context.settings.proxmox.nodes), scope="deploy")
 def check_proxmox_node_status(node: Annotated[str, Field(pattern=NODE_NAME, description="Proxmox node name, such as pve1")],
                               context: ToolContext) -> dict[str, Any]:
     """Check resource utilisation of a Proxmox node: CPU, memory, swap, root disk, load and uptime."""
@@ -99,7 +99,7 @@ def _allowed(arguments: Any, context: ToolContext) -> None:
                         f"(agents.docker.allowed_services: {', '.join(allowed) or 'none'})")
 
 
-@tool(destructive=True, precheck=_allowed, timeout=lambda context: context.settings.agents.docker.timeout + 5,
+@tool(destructive=True, precheck=_allowed, scope="deploy", timeout=lambda context: context.settings.agents.docker.timeout + 5,
       narrow=offer("service_name", lambda context: context.settings.agents.docker.allowed_services))
 def restart_docker_service(service_name: Annotated[str, Field(pattern=SERVICE_NAME, description="Compose service to restart")],
                            context: ToolContext) -> str:
@@ -117,7 +117,7 @@ def restart_docker_service(service_name: Annotated[str, Field(pattern=SERVICE_NA
     return f"restarted {service_name}: {(done.stdout + done.stderr).strip()[-500:]}"
 
 
-@tool
+@tool(scope="rag:read")
 def search_knowledge_base(query: Annotated[str, Field(min_length=1, max_length=300,
                                                       description="What to look up in the runbooks and docs")],
                           context: ToolContext) -> list[dict[str, Any]]:
@@ -126,7 +126,7 @@ def search_knowledge_base(query: Annotated[str, Field(min_length=1, max_length=3
         raise ToolError("the knowledge base is not available here")
     config = context.settings.agents
     collection = config.knowledge_collection
-    found = context.search(query, collection, config.knowledge_top_k)
+    found = context.search(context.caller, query, collection, config.knowledge_top_k)
     if not found:
         return [{"note": f"nothing relevant in collection '{collection}'"}]
     return [{**passage, "text": passage["text"][:600]} for passage in found]

@@ -2,7 +2,11 @@
 
 A run is one LangGraph thread, checkpointed after every node. Its events (the model's tool calls,
 tool results, an approval request, the answer) are yielded as they happen, for the CLI to print
-and the API to stream."""
+and the API to stream.
+
+A run belongs to whoever started it (its checkpoint keeps the caller, Principal.as_dict): only
+they, or an admin, see and resume it; approving needs `agents:approve` in the run's team; its
+tools run with its starter's permissions. Another caller is told there is no such run."""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ from aistack.agents.graph import AgentSpec, calls_of, create_agent_graph
 from aistack.agents.model import AgentModel, GatewayModel, Runner, SeamModel
 from aistack.agents.supervisor import delegate_tool, handoff_tool
 from aistack.agents.tools import AgentTool, Search, ToolContext, registered
-from aistack.errors import Conflict, InvalidRequest, NotFound
+from aistack.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from aistack.principals import DEFAULT_TEAM, Principal
 from aistack.settings import Settings
 from aistack.settings.agents import AgentDefinition
 
@@ -103,6 +108,12 @@ class AgentService:
                 chosen[made.name] = made
         return chosen
 
+    def _may_start(self, caller: Principal, name: str) -> None:
+        caller.require("agents:run")
+        for tool in self.tools_of(name).values():
+            if tool.scope and not caller.can(tool.scope):
+                raise Forbidden(f"agent '{name}' uses the tool {tool.name}, which needs the '{tool.scope}' scope")
+
     def graph(self, name: str) -> Any:
         if name not in self._graphs:
             config = self.settings.agents
@@ -123,28 +134,39 @@ class AgentService:
             raise InvalidRequest("a thread id is 1-128 letters, digits, '.', '_', ':' or '-'", param="thread_id")
         return thread_id
 
-    def start(self, name: str, task: str, thread_id: str | None = None) -> Iterator[Event]:
+    def start(self, caller: Principal, name: str, task: str, thread_id: str | None = None) -> Iterator[Event]:
         thread_id = self.new_thread(name, task, thread_id)
         definition = self.definition(name)
+        self._may_start(caller, name)
         if self._agent_of(thread_id) is not None:
             raise Conflict(f"thread '{thread_id}' exists already: resume it, or start a new thread")
         graph = self.graph(name)
         limit = definition.max_iterations or self.settings.agents.max_iterations
         state = {"messages": [HumanMessage(task)], "agent": name, "tool_calls_count": 0,
-                 "max_iterations": limit, "stop_reason": None}
+                 "max_iterations": limit, "stop_reason": None, "owner": caller.as_dict()}
         return self._drive(graph, state, thread_id, limit, started={"type": "started", "agent": name})
 
-    def resume(self, thread_id: str) -> Iterator[Event]:
+    def resume(self, caller: Principal, thread_id: str) -> Iterator[Event]:
         """Continue a run that stopped mid-way (a crash, a timeout) from its last checkpoint."""
-        view = self.view(thread_id)
+        view = self.view(caller, thread_id)
         if view["status"] == "awaiting_approval":
             raise Conflict(f"run '{thread_id}' waits for approval: approve or reject it")
         if view["status"] == "completed":
             raise Conflict(f"run '{thread_id}' has ended ({view['stop_reason']})")
         return self._drive(self.graph(view["agent"]), None, thread_id, view["max_iterations"])
 
-    def decide(self, thread_id: str, approved: bool, by: str, reason: str | None = None) -> Iterator[Event]:
-        view = self.view(thread_id)
+    def decide(self, caller: Principal, thread_id: str, approved: bool, reason: str | None = None,
+               by: str | None = None) -> Iterator[Event]:
+        """Approve or reject a waiting run: `agents:approve` in the run's team (or an admin).
+        `by` names the person, as the audit shows it (default: the caller's name)."""
+        view = self._view(thread_id)
+        if not (caller.sees_team(view["team"]) or self._owns(caller, view)):
+            raise NotFound(f"no run with thread id '{thread_id}'", param="thread_id")
+        caller.require("agents:approve")
+        return self._decide(view, approved, f"{by} via {caller.name}" if by else caller.name, reason)
+
+    def _decide(self, view: Event, approved: bool, by: str, reason: str | None) -> Iterator[Event]:
+        thread_id = view["thread_id"]
         if view["status"] != "awaiting_approval":
             raise Conflict(f"run '{thread_id}' is not waiting for approval (it is {view['status']})")
         decision = {"approved": approved, "by": by, "reason": reason, "key": view["pending_approval"].get("key")}
@@ -177,7 +199,7 @@ class AgentService:
             finally:
                 with self._lock:
                     self._active.discard(thread_id)
-            final = {"type": "run", **self.view(thread_id)}
+            final = {"type": "run", **self._view(thread_id)}
             self._count(final)
             yield final
 
@@ -221,7 +243,24 @@ class AgentService:
         found = self.checkpoints.saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
         return found.checkpoint["channel_values"].get("agent") if found else None
 
-    def view(self, thread_id: str) -> Event:
+    @staticmethod
+    def _owns(caller: Principal, view: Event) -> bool:
+        """A run started before teams existed (no owner) is the default team's."""
+        if caller.admin:
+            return True
+        if view["owner"] is None:
+            return caller.team == DEFAULT_TEAM
+        return view["owner"] == caller.identity and view["team"] == caller.team
+
+    def view(self, caller: Principal, thread_id: str) -> Event:
+        """The run, if the caller started it (or may approve it, or is an admin)."""
+        view = self._view(thread_id)
+        approver = caller.can("agents:approve") and view["team"] == caller.team
+        if not (self._owns(caller, view) or approver):
+            raise NotFound(f"no run with thread id '{thread_id}'", param="thread_id")
+        return view
+
+    def _view(self, thread_id: str) -> Event:
         agent = self._agent_of(thread_id)
         if agent is None:
             raise NotFound(f"no run with thread id '{thread_id}'", param="thread_id")
@@ -240,14 +279,17 @@ class AgentService:
         answer = messages[-1].text if status == "completed" and isinstance(messages[-1], AIMessage) else None
         if pending is not None:
             pending = {**pending, "key": pending.get("key") or snapshot.interrupts[0].id}
+        owner = values.get("owner") or None
         return {"thread_id": thread_id, "agent": agent, "status": status, "stop_reason": values.get("stop_reason"),
+                "owner": Principal.from_dict(owner).identity if owner else None,
+                "team": owner["team"] if owner else DEFAULT_TEAM,
                 "tool_calls_count": values.get("tool_calls_count", 0), "max_iterations": values.get("max_iterations"),
                 "answer": answer, "pending_approval": pending,
                 "next": list(snapshot.next) or [t.name for t in snapshot.tasks],
                 "steps": [step_of(m) for m in messages]}
 
-    def runs(self, agent: str | None = None, limit: int = 50) -> list[Event]:
-        """The newest runs first: thread id, agent, status."""
+    def runs(self, caller: Principal, agent: str | None = None, limit: int = 50) -> list[Event]:
+        """The caller's newest runs first (an admin's: everyone's): thread id, agent, status."""
         seen: dict[str, str] = {}
         for found in self.checkpoints.saver.list(None):
             thread = found.config["configurable"]["thread_id"]
@@ -256,12 +298,13 @@ class AgentService:
             seen[thread] = found.checkpoint["channel_values"].get("agent", "")
             if len(seen) >= limit * 4:
                 break
-        chosen = [t for t, a in seen.items() if a and (agent is None or a == agent)][:limit]
-        return [{k: v for k, v in self.view(t).items() if k != "steps"} for t in chosen]
+        chosen = [t for t, a in seen.items() if a and (agent is None or a == agent)]
+        views = [self._view(t) for t in chosen]
+        return [{k: v for k, v in view.items() if k != "steps"} for view in views if self._owns(caller, view)][:limit]
 
     # -- delegation (a supervisor's ask_<member> tools) ---------------------------------------
 
-    def delegate(self, member: str, task: str, thread_id: str) -> Event:
+    def delegate(self, caller: Principal, member: str, task: str, thread_id: str) -> Event:
         """Run a member agent on its own thread; its approval requests surface as the caller's."""
         from langgraph.types import interrupt
 
@@ -271,17 +314,18 @@ class AgentService:
             isolated.run(lambda: list(events))
 
         if isolated.run(self._agent_of, thread_id) is None:
-            drain(self.start(member, task, thread_id))
+            drain(self.start(caller, member, task, thread_id))
         while True:
-            view = isolated.run(self.view, thread_id)
+            view = isolated.run(self.view, caller, thread_id)
             if view["status"] == "completed":
                 return view
             if view["status"] != "awaiting_approval":
-                drain(self.resume(thread_id))
+                drain(self.resume(caller, thread_id))
                 continue
             pending = view["pending_approval"]
             decision = interrupt(pending)  # replays earlier decisions in order: match by key
             while decision.get("key") != pending["key"]:
                 decision = interrupt(pending)
-            drain(self.decide(thread_id, bool(decision.get("approved")), decision.get("by", "operator"),
-                              decision.get("reason")))
+            # the supervisor's approver decided: the member run takes the same decision
+            drain(self._decide(view, bool(decision.get("approved")), decision.get("by", "operator"),
+                               decision.get("reason")))

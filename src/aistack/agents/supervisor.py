@@ -19,11 +19,11 @@ def delegate_tool(member: str, definition: AgentDefinition, timeout: float) -> A
             context: ToolContext) -> str:
         if context.agents is None or context.thread_id is None:
             raise ToolError("delegation needs the agent service")
-        run = context.agents.delegate(member, task, f"{context.thread_id}.{member}.{context.call_id}")
+        run = context.agents.delegate(context.caller, member, task, f"{context.thread_id}.{member}.{context.call_id}")
         answer = run["answer"] or "no answer"
         return f"{member} agent (run {run['thread_id']}, {run['stop_reason']}): {answer}"
 
-    return make_tool(ask, name=f"ask_{member}", timeout=timeout,
+    return make_tool(ask, name=f"ask_{member}", timeout=timeout, scope="agents:run",
                      description=f"Delegate a task to the {member} agent: {definition.description}")
 
 
@@ -36,11 +36,11 @@ def handoff_tool(member: str, definition: AgentDefinition) -> AgentTool:
             raise ToolError("a hand-off needs the agent service")
         bus = open_bus(context.agents)
         try:  # the thread id is fixed per call: a resumed node publishes the same run, run once
-            sent = hand_off(bus, context.agents, member, task, f"{context.thread_id}.{member}.{context.call_id}",
-                            sender=context.thread_id)
+            sent = hand_off(bus, context.agents, context.caller, member, task,
+                            f"{context.thread_id}.{member}.{context.call_id}", sender=context.thread_id)
         finally:
             bus.close()
         return f"handed off to the {member} agent as run {sent['thread_id']}; a worker will run it"
 
-    return make_tool(hand, name=f"hand_off_{member}",
+    return make_tool(hand, name=f"hand_off_{member}", scope="agents:run",
                      description=f"Hand a task to the {member} agent without waiting: {definition.description}")

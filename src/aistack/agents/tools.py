@@ -3,6 +3,8 @@
 A tool is a plain function registered with `@tool`. Its parameters become a pydantic model (the
 JSON schema the model sees, and the validation of what the model sends); a parameter named
 `context` receives the ToolContext instead. Destructive tools wait for a person's approval.
+A tool with a `scope` runs only for a run whose starter's key has that scope: the tools act
+with the permissions of the caller who started the run (`context.caller`).
 
     from aistack.agents.tools import tool
 
@@ -25,11 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError, create_model
 
+from aistack.principals import Principal
+
 if TYPE_CHECKING:
     from aistack.settings import Settings
 
-# The knowledge base as tools see it: (query, collection, top_k) -> passages with their sources
-Search = Callable[[str, str, int], list[dict[str, Any]]]
+# The knowledge base as tools see it: (caller, query, collection, top_k) -> passages with their sources
+Search = Callable[[Principal, str, str, int], list[dict[str, Any]]]
 
 
 class ToolError(Exception):
@@ -46,6 +50,7 @@ class ToolContext:
     agents: Any = None
     thread_id: str | None = None
     call_id: str | None = None
+    caller: Principal | None = None  # who started the run; None outside a run (schemas, prechecks)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class AgentTool:
     takes_context: bool = False
     narrow: Callable[[dict[str, Any], ToolContext], None] | None = None  # edits the schema from settings
     repeatable: bool = False  # the same call twice in a row runs twice (else the second is refused)
+    scope: str | None = None  # what the run's starter must be allowed (Principal.can)
 
     def spec(self, context: ToolContext | None = None) -> dict[str, Any]:
         """The OpenAI tool definition (the schema is what constrains a small model's call)."""
@@ -104,7 +110,7 @@ def make_tool(function: Callable[..., Any], *, name: str | None = None, descript
               destructive: bool = False, timeout: float | Callable[[ToolContext], float] | None = None,
               precheck: Callable[[Any, ToolContext], None] | None = None,
               narrow: Callable[[dict[str, Any], ToolContext], None] | None = None,
-              repeatable: bool = False) -> AgentTool:
+              repeatable: bool = False, scope: str | None = None) -> AgentTool:
     """An AgentTool from a function's signature and docstring."""
     fields: dict[str, Any] = {}
     takes_context = False
@@ -118,7 +124,7 @@ def make_tool(function: Callable[..., Any], *, name: str | None = None, descript
     tool_name = name or function.__name__
     arguments = create_model(f"{tool_name}_arguments", __config__={"extra": "forbid"}, **fields)
     return AgentTool(tool_name, description or inspect.getdoc(function) or tool_name, arguments, function,
-                     destructive, timeout, precheck, takes_context, narrow, repeatable)
+                     destructive, timeout, precheck, takes_context, narrow, repeatable, scope)
 
 
 def tool(function: Callable[..., Any] | None = None, **options: Any) -> Any:
@@ -160,6 +166,8 @@ def execute(chosen: AgentTool, arguments: BaseModel, context: ToolContext, timeo
     Control-flow exceptions of LangGraph (an approval interrupt in a delegated run) pass through."""
     from langgraph.errors import GraphBubbleUp
 
+    if chosen.scope and (context.caller is None or not context.caller.can(chosen.scope)):
+        return error(f"{chosen.name} needs the '{chosen.scope}' scope, which this run's key lacks")
     kwargs = arguments.model_dump()
     if chosen.takes_context:
         kwargs["context"] = context

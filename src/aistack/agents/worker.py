@@ -13,7 +13,8 @@ from typing import Any
 
 from aistack.agents.bus import Bus, Message
 from aistack.agents.service import AgentService, Event
-from aistack.errors import AistackError, BackendUnavailable
+from aistack.errors import AistackError, BackendUnavailable, InvalidRequest
+from aistack.principals import Principal
 
 log = logging.getLogger("aistack.agents")
 GROUP = "agents"
@@ -30,11 +31,14 @@ def open_bus(service: AgentService, consumer: str | None = None, claim_idle: flo
         raise BackendUnavailable(f"the agent bus (agents.bus_url) is unreachable: {exc}") from None
 
 
-def hand_off(bus: Bus, service: AgentService, agent: str, task: str, thread_id: str | None = None,
+def hand_off(bus: Bus, service: AgentService, caller: Principal, agent: str, task: str, thread_id: str | None = None,
              sender: str = "user") -> dict[str, str]:
-    """Publish a task for a worker; returns the message id and the thread the run will have."""
+    """Publish a task for a worker, which runs it as `caller`; returns the message id and the
+    thread the run will have."""
+    caller.require("agents:run")
     thread_id = service.new_thread(agent, task, thread_id)
-    message_id = bus.publish({"agent": agent, "task": task, "thread_id": thread_id, "from": sender})
+    message_id = bus.publish({"agent": agent, "task": task, "thread_id": thread_id, "from": sender,
+                              "owner": caller.as_dict()})
     return {"message_id": message_id, "thread_id": thread_id}
 
 
@@ -59,15 +63,18 @@ class Worker:
 
     def _run(self, data: dict[str, Any], thread: str) -> Event:
         try:
+            owner = Principal.from_dict(data["owner"]) if isinstance(data.get("owner"), dict) else None
+            if owner is None:
+                raise InvalidRequest("the hand-off names no owner (published by an older aistack)")
             if not self.service.exists(thread):
-                events = self.service.start(str(data.get("agent")), str(data.get("task", "")), thread)
-            elif self.service.view(thread)["status"] == "interrupted":
-                events = self.service.resume(thread)  # a dead worker's run, taken over
+                events = self.service.start(owner, str(data.get("agent")), str(data.get("task", "")), thread)
+            elif self.service.view(owner, thread)["status"] == "interrupted":
+                events = self.service.resume(owner, thread)  # a dead worker's run, taken over
             else:
                 events = iter(())  # done already, or waiting for a person: nothing to run
             for _ in events:
                 pass
-            view = self.service.view(thread)
+            view = self.service.view(owner, thread)
             return {k: view[k] for k in ("thread_id", "agent", "status", "stop_reason", "answer")}
         except AistackError as exc:  # a bad hand-off is answered, not retried forever
             return {"thread_id": thread, "agent": data.get("agent"), "status": "failed", "error": exc.message}

@@ -6,7 +6,9 @@
 - `model: rag-pipeline@champion` answers with the registered configuration that alias points
   at; the request's own temperature, max_tokens and `rag` options still win.
 
-`notes`, when given, receives what was decided (collection, pipeline) for the access log."""
+`notes`, when given, receives what was decided (collection, pipeline) for the access log.
+Every call takes the caller: `chat` scope, its key's model allowlist, and for documents the
+knowledge service's own rules (its team's collections, `rag:read`)."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ import anyio
 from pydantic import ValidationError
 
 from aistack.errors import ModelNotFound, validation_error
-from aistack.knowledge.pipeline import RagPipeline
 from aistack.knowledge.retrieve import RetrievalOptions
+from aistack.knowledge.service import KnowledgeService
 from aistack.llm.base import LLMBackend
 from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest
+from aistack.principals import Principal
 
 if TYPE_CHECKING:
     from aistack.tracking.pipelines import PipelineResolver
@@ -43,11 +46,13 @@ def rag_options(body: ChatCompletionRequest) -> RetrievalOptions | None:
 
 
 class ChatService:
-    def __init__(self, llm: LLMBackend, pipeline: Callable[[], RagPipeline], pipelines: PipelineResolver):
-        self.llm, self._pipeline, self.pipelines = llm, pipeline, pipelines
+    def __init__(self, llm: LLMBackend, knowledge: Callable[[], KnowledgeService], pipelines: PipelineResolver):
+        self.llm, self._knowledge, self.pipelines = llm, knowledge, pipelines
 
-    async def _route(self, body: ChatCompletionRequest, notes: Notes) -> RetrievalOptions | None:
+    async def _route(self, caller: Principal, body: ChatCompletionRequest, notes: Notes) -> RetrievalOptions | None:
         """The retrieval options when documents answer, None for a plain chat."""
+        caller.require("chat")
+        caller.require_model(body.model)
         rag = rag_options(body)
         alias = self.pipelines.alias_in(body.model)
         if alias:
@@ -61,32 +66,38 @@ class ChatService:
             notes["rag_collection"] = rag.collection
         return rag
 
-    async def chat(self, body: ChatCompletionRequest, notes: Notes | None = None) -> dict[str, Any]:
-        rag = await self._route(body, {} if notes is None else notes)
+    async def chat(self, caller: Principal, body: ChatCompletionRequest, notes: Notes | None = None
+                   ) -> dict[str, Any]:
+        rag = await self._route(caller, body, {} if notes is None else notes)
         if rag is None:
             return await self.llm.chat(body)
-        pipeline = await anyio.to_thread.run_sync(self._pipeline)
-        return await pipeline.chat(body, rag)
+        return await self._knowledge().chat(caller, body, rag)
 
-    async def chat_stream(self, body: ChatCompletionRequest, notes: Notes | None = None
+    async def chat_stream(self, caller: Principal, body: ChatCompletionRequest, notes: Notes | None = None
                           ) -> AsyncIterator[dict[str, Any]]:
-        rag = await self._route(body, {} if notes is None else notes)
+        rag = await self._route(caller, body, {} if notes is None else notes)
         if rag is None:
             return self.llm.chat_stream(body)
-        pipeline = await anyio.to_thread.run_sync(self._pipeline)
-        return await pipeline.chat_stream(body, rag)
+        return await self._knowledge().chat_stream(caller, body, rag)
 
-    async def complete(self, body: CompletionRequest) -> dict[str, Any]:
+    def _completion(self, caller: Principal, body: CompletionRequest) -> None:
+        caller.require("chat")
+        caller.require_model(body.model)
+
+    async def complete(self, caller: Principal, body: CompletionRequest) -> dict[str, Any]:
+        self._completion(caller, body)
         return await self.llm.complete(body)
 
-    def complete_stream(self, body: CompletionRequest) -> AsyncIterator[dict[str, Any]]:
+    def complete_stream(self, caller: Principal, body: CompletionRequest) -> AsyncIterator[dict[str, Any]]:
+        self._completion(caller, body)
         return self.llm.complete_stream(body)
 
-    async def models(self) -> list[dict[str, Any]]:
-        return await self.llm.models()
+    async def models(self, caller: Principal) -> list[dict[str, Any]]:
+        """The models the caller may use (a key with a model allowlist sees only those)."""
+        return [m for m in await self.llm.models() if caller.models is None or caller.admin or m["id"] in caller.models]
 
-    async def model(self, model_id: str) -> dict[str, Any]:
-        models = await self.llm.models()
+    async def model(self, caller: Principal, model_id: str) -> dict[str, Any]:
+        models = await self.models(caller)
         for model in models:
             if model["id"] == model_id:
                 return model

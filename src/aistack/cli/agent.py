@@ -165,7 +165,7 @@ def handoff(name: str, task: str, thread: str = typer.Option(None, help="Thread 
     def publish(client: Any) -> dict[str, str]:
         bus = open_bus(client.service)
         try:
-            return hand_off(bus, client.service, name, task, thread, sender=getpass.getuser())
+            return hand_off(bus, client.service, client.caller, name, task, thread, sender=getpass.getuser())
         finally:
             bus.close()
 

@@ -62,6 +62,7 @@ def serve(
     configure_logging(config.server.log_level, config.server.log_format)
     try:
         container = Container(config)
+        container.access.can_start()  # fail closed: server.auth keys with no key anywhere
         preflight = getattr(container.llm, "preflight", None)  # backends with local files
         if preflight is not None:
             preflight()

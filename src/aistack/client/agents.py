@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import httpx
 
 from aistack.agents.service import Event
-from aistack.client.http import ClientError, Gateway
+from aistack.client.http import Gateway
 from aistack.client.local import Local
 from aistack.container import Container
 
@@ -47,21 +47,21 @@ class LocalRuns(Local):
 
     def start(self, name: str, task: str, thread_id: str | None) -> Iterator[Event]:
         self.service.definition(name)
-        return self.ready().start(name, task, thread_id)
+        return self.ready().start(self.caller, name, task, thread_id)
 
     def resume(self, thread_id: str) -> Iterator[Event]:
-        self.service.view(thread_id)
-        return self.ready().resume(thread_id)
+        self.service.view(self.caller, thread_id)
+        return self.ready().resume(self.caller, thread_id)
 
     def decide(self, thread_id: str, approved: bool, reason: str | None) -> Iterator[Event]:
-        self.service.view(thread_id)
-        return self.ready().decide(thread_id, approved, self.actor, reason)
+        self.service.view(self.caller, thread_id)
+        return self.ready().decide(self.caller, thread_id, approved, reason, self.actor)
 
     def view(self, thread_id: str) -> Event:
-        return self.service.view(thread_id)
+        return self.service.view(self.caller, thread_id)
 
     def runs(self, name: str | None) -> list[Event]:
-        return self.service.runs(name)
+        return self.service.runs(self.caller, name)
 
 
 
@@ -85,10 +85,10 @@ class RemoteRuns(Gateway):
         return self.events(f"/v1/agents/{agent}/runs/{thread_id}/resume", {"stream": True})
 
     def decide(self, thread_id: str, approved: bool, reason: str | None) -> Iterator[Event]:
-        if not self.admin_key:
-            raise ClientError("approving needs an admin key: set client.admin_key to one of deploy.admin_keys")
+        """With the admin key if one is set, else the user's own (which needs `agents:approve`)."""
         agent = self.view(thread_id)["agent"]
-        admin = Gateway(self.url, self.admin_key, httpx.Timeout(30, read=None), {"X-Aistack-Actor": self.actor})
+        admin = Gateway(self.url, self.admin_key or self.api_key, httpx.Timeout(30, read=None),
+                        {"X-Aistack-Actor": self.actor})
         verb = "approve" if approved else "reject"
         return admin.events(f"/v1/agents/{agent}/runs/{thread_id}/{verb}", {"stream": True, "reason": reason})
 

@@ -96,27 +96,27 @@ class LocalKnowledge(Local):
         self.knowledge = guard(lambda: container.knowledge)  # opens the store: a locked one fails here
 
     def collections(self) -> list[dict[str, Any]]:
-        return [collections.as_json(c) for c in self.run(self.knowledge.collections())]
+        return [collections.as_json(c) for c in self.run(self.knowledge.collections(self.caller))]
 
     def create_collection(self, name: str, **options: Any) -> dict[str, Any]:
-        return collections.as_json(self.run(self.knowledge.create_collection(name, **options)))
+        return collections.as_json(self.run(self.knowledge.create_collection(self.caller, name, **options)))
 
     def delete_collection(self, name: str) -> None:
-        self.run(self.knowledge.delete_collection(name))
+        self.run(self.knowledge.delete_collection(self.caller, name))
 
     def documents(self, collection: str) -> list[dict[str, Any]]:
-        return [vars(d) for d in self.run(self.knowledge.documents(collection))]
+        return [vars(d) for d in self.run(self.knowledge.documents(self.caller, collection))]
 
     def delete_document(self, collection: str, source: str) -> int:
-        return self.run(self.knowledge.delete_document(collection, source))
+        return self.run(self.knowledge.delete_document(self.caller, collection, source))
 
     def ingest(self, collection: str, files: list[Path], progress: Progress) -> list[dict[str, Any]]:
-        summary = self.run(self.knowledge.ingest_files(collection, files, lambda r: progress(vars(r))))
+        summary = self.run(self.knowledge.ingest_files(self.caller, collection, files, lambda r: progress(vars(r))))
         return [vars(r) for r in summary.files]
 
     def ask(self, question: str, options: RetrievalOptions, model: str | None) -> Iterator[dict[str, Any]]:
         async def open_stream() -> Any:
             await self.container.start_llm()
-            return await self.knowledge.answer_stream(Question(question, model, stream=True), options)
+            return await self.knowledge.answer_stream(self.caller, Question(question, model, stream=True), options)
 
         return self.iterate(self.run(open_stream()))

@@ -1,5 +1,6 @@
 """What every in-process client shares: the container's services on one portal, their errors
-turned into ClientError, and one close."""
+turned into ClientError, and one close. In process, the caller is the operator: whoever can run
+commands on this machine can read its data home, so every scope and every team is theirs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aistack.client.http import ClientError
 from aistack.container import Container
 from aistack.errors import AistackError
 from aistack.portal import Portal
+from aistack.principals import OPERATOR
 
 T = TypeVar("T")
 
@@ -25,6 +27,7 @@ def guard(action: Callable[[], T]) -> T:
 class Local:
     def __init__(self, container: Container):
         self.container = container
+        self.caller = OPERATOR
         self.portal = Portal()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -36,14 +36,14 @@ class GatewaySnapshots(Gateway):
 class LocalSnapshots(Local):
     def create(self, collection: str | None) -> list[dict[str, Any]]:
         service = guard(lambda: self.container.snapshots)
-        made = guard(lambda: [service.create(collection)] if collection else service.create_all())
+        made = guard(lambda: [service.create(self.caller, collection)] if collection else service.create_all(self.caller))
         return [s.as_dict() for s in made]
 
     def list(self, collection: str | None) -> list[dict[str, Any]]:
-        return [s.as_dict() for s in guard(lambda: self.container.snapshots.list(collection))]
+        return [s.as_dict() for s in guard(lambda: self.container.snapshots.list(self.caller, collection))]
 
     def restore(self, key: str, target: str | None) -> dict[str, Any]:
-        return guard(lambda: self.container.snapshots.restore(key, target))
+        return guard(lambda: self.container.snapshots.restore(self.caller, key, target))
 
     def prune(self, dry_run: bool) -> dict[str, list[str]]:
-        return guard(lambda: self.container.snapshots.prune(dry_run))
+        return guard(lambda: self.container.snapshots.prune(self.caller, dry_run))

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +14,7 @@ from typing import Any
 
 from aistack.errors import Conflict, InvalidRequest, NotFound
 from aistack.settings.redact import MASK
+from aistack.sqlstore import SqlStore
 from aistack.settings import Settings
 
 STATES = ("stopped", "starting", "ready", "active", "draining", "failed")
@@ -95,57 +92,16 @@ def store_location(settings: Settings) -> str:
 
 
 class SlotStore:
-    """SQLite (a file path) or PostgreSQL (a postgresql:// URL); the same SQL for both."""
+    """SQLite (a file path) or PostgreSQL (a postgresql:// URL), through aistack's SQL store."""
 
     def __init__(self, location: str | Path, connect_timeout: float = 5.0):
         """Nothing is read here: the tables are made by the first transaction (a store that is
         down at start-up must not stop the gateway)."""
-        self.location = str(location)
-        self.postgres = self.location.startswith(("postgresql://", "postgres://"))
-        self.connect_timeout = connect_timeout
-        self._lock = threading.Lock()  # SQLite: one writer per process at a time
-        self._schema_ready = False
-        if not self.postgres:
-            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+        self.sql = SqlStore(location, "deploy", [SCHEMA], connect_timeout, lock_table="slots")
+        self.location = self.sql.location
 
-    @contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[Any]:
-        if not self._schema_ready:
-            with self._open(write=True) as db:
-                for statement in SCHEMA:
-                    db.execute(statement)
-            self._schema_ready = True
-        with self._open(write) as db:
-            yield db
-
-    @contextmanager
-    def _open(self, write: bool) -> Iterator[Any]:
-        """One transaction. Writers go one at a time (a table lock, SQLite's IMMEDIATE); readers,
-        such as the slot view's refresh, never wait for each other."""
-        if self.postgres:
-            import psycopg
-
-            with psycopg.connect(self.location, connect_timeout=max(1, round(self.connect_timeout))) as conn, \
-                    conn.transaction():
-                if write and self._has_tables(conn):
-                    conn.execute("LOCK TABLE slots IN SHARE ROW EXCLUSIVE MODE")
-                yield _Postgres(conn)
-            return
-        with self._lock:
-            conn = sqlite3.connect(self.location, timeout=30, isolation_level=None)
-            try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.close()
-
-    @staticmethod
-    def _has_tables(conn: Any) -> bool:
-        return conn.execute("SELECT to_regclass('slots') IS NOT NULL").fetchone()[0]
+    def _transaction(self, write: bool = True) -> Any:
+        return self.sql.transaction(write)
 
     @staticmethod
     def _row(row: tuple) -> Slot:
@@ -257,13 +213,3 @@ class SlotStore:
             if entry["action"] == "switch-from":
                 return entry["slot"]
         return None
-
-
-class _Postgres:
-    """psycopg with SQLite's `?` placeholders."""
-
-    def __init__(self, conn: Any):
-        self.conn = conn
-
-    def execute(self, query: str, params: tuple = ()) -> Any:
-        return self.conn.execute(query.replace("?", "%s"), params)

@@ -12,11 +12,12 @@ import aistack
 from aistack.console import router as console_router
 from aistack.container import Container
 from aistack.deploy.ratelimit import create_limiter, create_token_limiter
-from aistack.gateway.auth import APIKeyAuth
+from aistack.gateway.auth import authenticate
 from aistack.gateway.errors import ERROR_RESPONSES, install_error_handlers
 from aistack.gateway.middleware import GatewayMiddleware
 from aistack.gateway.ratelimit import RateLimit, StickyKey
 from aistack.gateway.routers import (
+    access,
     admin,
     agents,
     embeddings,
@@ -51,20 +52,18 @@ def create_app(container: Container) -> FastAPI:
 
     app = FastAPI(title="aistack gateway", version=aistack.__version__, lifespan=lifespan)
     app.state.container = container
-    auth = APIKeyAuth([key.get_secret_value() for key in settings.server.api_keys])
     app.include_router(health.router)
     if settings.server.console:
         app.include_router(console_router)  # the page itself holds no data: every call it makes needs the key
     if settings.observability.metrics:
         app.include_router(metrics.router)
-    guards = [Depends(auth)]
+    guards = [Depends(authenticate)]  # the caller: every service call below takes it
     if limiter is not None:
         guards.append(Depends(RateLimit(limiter, container.metrics, limits.requests_per_minute, token_limiter)))
     if settings.llm.backend == "slots":
         guards.append(Depends(StickyKey(settings.deploy.sticky_header)))
     app.include_router(admin.router, responses=ERROR_RESPONSES)
-    app.include_router(agents.admin, responses=ERROR_RESPONSES)
-    for router in (openai.router, embeddings.router, rag.router, snapshots.router, agents.router):
+    for router in (openai.router, embeddings.router, rag.router, snapshots.router, agents.router, access.router):
         app.include_router(router, dependencies=guards, responses=ERROR_RESPONSES)
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

@@ -3,24 +3,24 @@ scope; the middleware turns it into x-ratelimit-* headers) and the key an A/B sp
 
 from __future__ import annotations
 
-import hashlib
-
 import anyio
 from fastapi import Request
 
 from aistack.deploy.ratelimit import Decision, MemoryLimiter, RateLimiter
 from aistack.errors import RateLimited
+from aistack.gateway.auth import Caller
 from aistack.metrics import Metrics
+from aistack.principals import Principal
 
 ALL_MODELS = "*"  # the limit applies before the body (and its model) is read
 
 
-def client_key(request: Request) -> str:
-    """The API key (hashed: raw keys never reach Redis), else the client's address."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return "key:" + hashlib.sha256(token.strip().encode()).hexdigest()[:32]
-    return "addr:" + (request.client.host if request.client else "unknown")
+def client_key(principal: Principal) -> str:
+    """Who a limit counts: the key (its id or fingerprint, never the key), else, for anonymous
+    use, the client's address: a presented token never makes a bucket of its own."""
+    if principal.anonymous:
+        return "addr:" + (principal.client or "unknown")
+    return "key:" + (principal.key_id or principal.name)
 
 
 class RateLimit:
@@ -36,8 +36,8 @@ class RateLimit:
             return limiter.acquire(key, cost, force)
         return await anyio.to_thread.run_sync(limiter.acquire, key, cost, force)  # a network round trip
 
-    async def __call__(self, request: Request) -> None:
-        key = client_key(request)
+    async def __call__(self, request: Request, principal: Caller) -> None:
+        key = client_key(principal)
         state = request.scope.setdefault("state", {})
         decision = state["ratelimit"] = await self._acquire(self.limiter, key)
         if not decision.allowed:
@@ -64,8 +64,8 @@ class StickyKey:
     def __init__(self, header: str):
         self.header = header.lower()
 
-    async def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request, principal: Caller) -> None:
         from aistack.llm.routing import sticky_key
 
         user = request.headers.get(self.header)
-        sticky_key.set("user:" + user if user else client_key(request))
+        sticky_key.set("user:" + user if user else client_key(principal))

@@ -23,6 +23,16 @@ def check_name(name: str) -> str:
     return name
 
 
+# the store's names: a team's prefix (up to 32 characters and "__") before the caller's name
+STORED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,96}[A-Za-z0-9]")
+
+
+def check_stored_name(name: str) -> str:
+    if not STORED_NAME.fullmatch(name):
+        raise InvalidRequest(f"Invalid collection name '{name}'.", param="collection")
+    return name
+
+
 def as_json(info: CollectionInfo) -> dict[str, Any]:
     return {"object": "collection", "name": info.name, "dimension": info.dimension, "points": info.points,
             "metadata": info.metadata}
@@ -39,14 +49,14 @@ def create(store: VectorStore, embedder: Embedder, name: str, score_threshold: f
            top_k: int | None = None, retrieval: str | None = None) -> CollectionInfo:
     metadata: dict[str, Any] = {"embedder": embedder.model, "score_threshold": score_threshold,
                                 "top_k": top_k, "retrieval": retrieval}
-    return store.create_collection(check_name(name), embedder.dimension,
+    return store.create_collection(check_stored_name(name), embedder.dimension,
                                    {k: v for k, v in metadata.items() if v is not None})
 
 
 def ensure(store: VectorStore, embedder: Embedder, name: str) -> CollectionInfo:
     """The collection, created on first use; fails if another embedder built it."""
     try:
-        info = store.describe(check_name(name))
+        info = store.describe(check_stored_name(name))
     except NotFound:
         try:
             return create(store, embedder, name)

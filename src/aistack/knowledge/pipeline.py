@@ -64,13 +64,13 @@ class RagPipeline:
         except ValidationError as exc:  # a question's own values (max_tokens, temperature) out of bounds
             raise validation_error(exc.errors()) from None
 
-    async def retrieve(self, query: str, options: RetrievalOptions) -> Retrieval:
-        return await anyio.to_thread.run_sync(self.retriever.retrieve, query, options)
+    async def retrieve(self, query: str, options: RetrievalOptions, label: str | None = None) -> Retrieval:
+        return await anyio.to_thread.run_sync(self.retriever.retrieve, query, options, label)
 
-    async def _prepare(self, request: ChatCompletionRequest, options: RetrievalOptions
+    async def _prepare(self, request: ChatCompletionRequest, options: RetrievalOptions, label: str | None
                        ) -> tuple[ChatCompletionRequest | None, Retrieval, list[dict[str, Any]]]:
         """The LLM request (None when there is no context) and the sources it will cite."""
-        retrieval = await self.retrieve(question_of(request), options)
+        retrieval = await self.retrieve(question_of(request), options, label)
         body, used = self.request_for(request, retrieval)
         return body, retrieval, [{**source_of(hit), "text": hit.text} for hit in used]
 
@@ -98,8 +98,10 @@ class RagPipeline:
                                            "retrieval_ms": round(retrieval.milliseconds, 2), **retrieval.extra,
                                            "context_found": bool(sources)}}
 
-    async def chat(self, request: ChatCompletionRequest, options: RetrievalOptions) -> dict[str, Any]:
-        body, retrieval, sources = await self._prepare(request, options)
+    async def chat(self, request: ChatCompletionRequest, options: RetrievalOptions,
+                   label: str | None = None) -> dict[str, Any]:
+        """`options.collection` is the store's name; `label`, the caller's name for it."""
+        body, retrieval, sources = await self._prepare(request, options, label)
         if body is None:
             result = ResponseIds(request.model, chat=True).completion(
                 self.no_context_answer(retrieval), "stop", 0, 0)
@@ -107,10 +109,10 @@ class RagPipeline:
             result = await self.llm.chat(body)
         return {**result, **self._info(retrieval, sources)}
 
-    async def chat_stream(self, request: ChatCompletionRequest, options: RetrievalOptions
-                          ) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, request: ChatCompletionRequest, options: RetrievalOptions,
+                          label: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """Errors before the first chunk (bad collection, unknown model, queue full) are raised."""
-        body, retrieval, sources = await self._prepare(request, options)
+        body, retrieval, sources = await self._prepare(request, options, label)
         info = self._info(retrieval, sources)
         if body is None:
             return _canned(request.model, self.no_context_answer(retrieval), info)

@@ -84,16 +84,17 @@ class Retriever:
         self.store = store
         self.metrics = metrics
 
-    def retrieve(self, query: str, options: RetrievalOptions | None = None) -> Retrieval:
+    def retrieve(self, query: str, options: RetrievalOptions | None = None, label: str | None = None) -> Retrieval:
         """Dense hits above the threshold and within `score_margin` of the best one, optionally
-        reordered by BM25 fusion (hybrid) and by the reranker; scores stay cosine similarities."""
+        reordered by BM25 fusion (hybrid) and by the reranker; scores stay cosine similarities.
+        `options.collection` is the store's name; `label`, the caller's name for it."""
         options = options or RetrievalOptions()
         if not query.strip():
             raise InvalidRequest("The query is empty.", param="query")
         where = check_filter(options.filter)
         started = time.perf_counter()
         rag = self.settings.rag
-        name = collections.check_name(options.collection or rag.default_collection)
+        name = collections.check_stored_name(options.collection or rag.default_collection)
         config = collections.retrieval_config(self.settings, self.store.describe(name))
         top_k = options.top_k or config.top_k
         threshold = config.score_threshold if options.score_threshold is None else options.score_threshold
@@ -115,5 +116,5 @@ class Retriever:
         seconds = time.perf_counter() - started
         if self.metrics:
             self.metrics.rag_retrieval.labels(collection=name, mode=mode).observe(seconds)
-        return Retrieval(name, query, hits[:top_k], top_k, threshold, mode,
+        return Retrieval(label or name, query, hits[:top_k], top_k, threshold, mode,
                          seconds * 1000, {"score_margin": margin, "rerank": rerank})

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from aistack.settings.access import AccessSettings
 from aistack.settings.agents import AgentsSettings
 from aistack.settings.data import (
     EmbeddingsSettings,
@@ -38,9 +39,13 @@ class ServerSettings(Section):
     port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
     api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description="Bearer keys accepted by the gateway. Empty means no authentication.",
+        description="Bootstrap keys of the default team (scopes chat, embeddings, rag:read, rag:write, agents:run, "
+        "snapshots). Keys made with `aistack keys create` are kept in the access store.",
     )
     api_keys_file: Path | None = Field(None, description="File with one API key per line.")
+    auth: Literal["auto", "keys", "none"] = Field(
+        "auto", description="auto: a key is needed once any exists (server.api_keys, or one in the access store); "
+        "keys: always; none: no authentication, on purpose (the production profile refuses to start otherwise).")
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger gets 413."
     )
@@ -146,6 +151,7 @@ class Settings(Section):
         description="Data home for everything aistack stores (AISTACK_HOME).",
     )
     server: ServerSettings = Field(default_factory=ServerSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)

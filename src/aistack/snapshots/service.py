@@ -5,13 +5,14 @@ archive (embedded Qdrant, Chroma), `snapshot` for a Qdrant server's native snaps
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aistack.errors import BackendUnavailable, InvalidRequest, NotFound
-from aistack.knowledge.collections import check_name
+from aistack.knowledge.owners import Owners, owner_of
+from aistack.principals import Principal
 from aistack.settings import Settings
 from aistack.snapshots import archive
 from aistack.snapshots.retention import to_keep
@@ -46,6 +47,7 @@ class SnapshotService:
         qdrant = settings.vectorstore.qdrant
         self.native = store.name == "qdrant" and bool(qdrant.url)
         self.qdrant_config = qdrant
+        self.owners = Owners()  # the owning team only: shares give documents, not snapshots
 
     def _client(self) -> Any:
         """The S3 client, kept once its bucket is known to be there (made if missing)."""
@@ -86,8 +88,18 @@ class SnapshotService:
         except BotoCoreError as exc:
             raise BackendUnavailable(UNAVAILABLE, detail=f"{self.config.endpoint_url or 'S3'}: {exc}") from None
 
-    def create(self, collection: str) -> SnapshotInfo:
-        check_name(collection)
+    def _labelled(self, caller: Principal, found: list[SnapshotInfo]) -> list[SnapshotInfo]:
+        """The snapshots of the caller's team's collections (an admin's: all), named as it names them."""
+        return [replace(s, collection=self.owners.label(caller, s.collection)) for s in found
+                if caller.sees_team(owner_of(s.collection)[0])]
+
+    def create(self, caller: Principal, collection: str) -> SnapshotInfo:
+        """Of a collection of the caller's own team (shares do not extend to snapshots)."""
+        caller.require("snapshots")
+        made = self._create(self.owners.resolve(caller, collection))
+        return self._labelled(caller, [made])[0]
+
+    def _create(self, collection: str) -> SnapshotInfo:
         now = datetime.now(timezone.utc)
         if self.native:
             from aistack.snapshots.qdrant_native import QdrantSnapshots
@@ -105,10 +117,17 @@ class SnapshotService:
         self.s3(lambda s3: s3.put_object(Bucket=self.config.bucket, Key=key, Body=data))
         return SnapshotInfo(key, collection, now, len(data), KINDS[ext])
 
-    def create_all(self) -> list[SnapshotInfo]:
-        return [self.create(c.name) for c in self.store.list_collections()]
+    def create_all(self, caller: Principal) -> list[SnapshotInfo]:
+        caller.require("snapshots")
+        mine = [c.name for c in self.store.list_collections() if caller.sees_team(owner_of(c.name)[0])]
+        return self._labelled(caller, [self._create(name) for name in mine])
 
-    def list(self, collection: str | None = None) -> list[SnapshotInfo]:
+    def list(self, caller: Principal, collection: str | None = None) -> list[SnapshotInfo]:
+        caller.require("snapshots")
+        stored = self.owners.resolve(caller, collection) if collection else None
+        return self._labelled(caller, self._list(stored))
+
+    def _list(self, collection: str | None = None) -> list[SnapshotInfo]:
         prefix = f"{self.config.prefix}/{collection + '/' if collection else ''}"
         pages = self.s3(lambda s3: list(s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.config.bucket, Prefix=prefix)))
@@ -126,13 +145,22 @@ class SnapshotService:
             return None
         return SnapshotInfo(key, parts[0], created, size, KINDS.get(ext, "unknown"))
 
-    def restore(self, key: str, target: str | None = None) -> dict[str, Any]:
+    def restore(self, caller: Principal, key: str, target: str | None = None) -> dict[str, Any]:
+        """Into the collection it was taken of, or `target`: both the caller's team's."""
+        caller.require("snapshots")
         info = self._parse(key, 0)
         if info is None:
             raise InvalidRequest(f"'{key}' is not a snapshot key under {self.config.prefix}/", param="key")
-        data = self.s3(lambda s3: s3.get_object(Bucket=self.config.bucket, Key=key)["Body"].read(),
-                       missing=f"no snapshot '{key}' in bucket {self.config.bucket}")
-        collection = check_name(target or info.collection)
+        missing = f"no snapshot '{key}' in bucket {self.config.bucket}"
+        if not caller.sees_team(owner_of(info.collection)[0]):
+            raise NotFound(missing, param="key")  # another team's: as if it were not there
+        data = self.s3(lambda s3: s3.get_object(Bucket=self.config.bucket, Key=key)["Body"].read(), missing=missing)
+        collection = self.owners.resolve(caller, target) if target else info.collection
+        restored = self._restore(info, data, collection)
+        return {**restored, "collection": self.owners.label(caller, collection)}
+
+    def _restore(self, info: SnapshotInfo, data: bytes, collection: str) -> dict[str, Any]:
+        key = info.key
         if info.kind == "qdrant":
             if not self.native:
                 raise InvalidRequest("a Qdrant server snapshot restores only into a Qdrant server")
@@ -146,9 +174,13 @@ class SnapshotService:
             return {"key": key, "collection": collection, "points": self.store.describe(collection).points}
         return {"key": key, "collection": collection, "points": archive.restore(self.store, data, collection)}
 
-    def prune(self, dry_run: bool = False) -> dict[str, list[str]]:
+    def prune(self, caller: Principal, dry_run: bool = False) -> dict[str, list[str]]:
+        """The caller's team's snapshots past retention (an admin's: every team's)."""
+        caller.require("snapshots")
         by_collection: dict[str, list[SnapshotInfo]] = {}
-        for snap in self.list():
+        for snap in self._list():
+            if not caller.sees_team(owner_of(snap.collection)[0]):
+                continue
             by_collection.setdefault(snap.collection, []).append(snap)
         kept, deleted = [], []
         for snaps in by_collection.values():

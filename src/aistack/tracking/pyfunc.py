@@ -31,10 +31,13 @@ class RagPipelineModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
         """Questions -> answers (MLflow turns a one-column DataFrame into the list)."""
+        from aistack.principals import OPERATOR  # the model's host runs it: its operator asks
+
         knowledge = self._start().knowledge
         options = self.config.options()
-        return [self._portal.call(knowledge.answer(self.config.question(str(q)), options))["choices"][0]["message"]["content"]
-                for q in model_input]
+        answers = [self._portal.call(knowledge.answer(OPERATOR, self.config.question(str(q)), options))
+                   for q in model_input]
+        return [a["choices"][0]["message"]["content"] for a in answers]
 
     def close(self) -> None:
         if self._container is not None:

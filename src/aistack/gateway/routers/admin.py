@@ -1,33 +1,26 @@
-"""The admin API (/v1/admin): slots, deploy, canary, weights, rollback, audit, A/B report.
-It needs an admin key (deploy.admin_keys), separate from user keys; with none set it is off."""
+"""The deployment API (/v1/admin): slots, deploy, canary, weights, rollback, audit, A/B report.
+It needs the `deploy` scope: an admin key (deploy.admin_keys) or a stored key made with it."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.deploy.slots import Slot
-from aistack.errors import AuthenticationFailed, Conflict, Forbidden
+from aistack.errors import Conflict
+from aistack.gateway.auth import Caller
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.body import declares, parse
 from aistack.settings.deploy import SmokeTest
 
 
-async def admin_actor(request: Request) -> str:
-    """Who is acting: the admin key's fingerprint, with the X-Aistack-Actor name if sent."""
-    keys = [k.get_secret_value().encode() for k in request.app.state.container.settings.deploy.admin_keys]
-    if not keys:
-        raise Forbidden("the admin API is off: set deploy.admin_keys (or deploy.admin_keys_file)")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    given = token.strip().encode()
-    if scheme.lower() != "bearer" or not any(hmac.compare_digest(given, k) for k in keys):
-        raise AuthenticationFailed("The admin API needs an admin key: 'Authorization: Bearer <admin key>'.")
+async def admin_actor(request: Request, caller: Caller) -> str:
+    """Who is acting, for the audit trail: the X-Aistack-Actor name if sent, and the key's id."""
+    caller.require("deploy")
     name = request.headers.get("x-aistack-actor", "")[:64]
-    return f"{name or 'admin'} (key {hashlib.sha256(given).hexdigest()[:8]})"
+    return f"{name or 'admin'} (key {caller.key_id or caller.name.rpartition(':')[2]})"
 
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])

@@ -1,7 +1,8 @@
 """Agent runs over HTTP: start (waiting, or streaming events), read, resume, approve or reject.
 
 A run executes in a thread of its own, so a client that disconnects loses nothing: the run
-goes on, and GET shows where it is. Approving or rejecting needs an admin key."""
+goes on, and GET shows where it is. A run is its starter's (the service checks): approving or
+rejecting needs the `agents:approve` scope in the run's team."""
 
 from __future__ import annotations
 
@@ -11,20 +12,20 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.agents.service import AgentService, Event
 from aistack.errors import NotFound
+from aistack.principals import Principal
 from aistack.gateway.errors import stream_error_event
 from aistack.gateway.responses import JSONResponse
-from aistack.gateway.routers.admin import admin_actor
+from aistack.gateway.auth import Caller
 from aistack.gateway.body import declares, parse, read_body
 from aistack.gateway.streaming import DONE, sse
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
-admin = APIRouter(prefix="/v1/agents", tags=["agents"])  # mounted without the user-key guard
 
 
 class HandoffRequest(BaseModel):
@@ -91,8 +92,8 @@ async def _respond(make: Callable[[], Iterator[Event]], stream: bool) -> Any:
     return JSONResponse(final)
 
 
-def _run_of(http: Request, name: str, thread_id: str) -> Event:
-    view = _service(http).view(thread_id)
+def _run_of(http: Request, caller: Principal, name: str, thread_id: str) -> Event:
+    view = _service(http).view(caller, thread_id)
     if view["agent"] != name:
         raise NotFound(f"run '{thread_id}' belongs to agent '{view['agent']}', not '{name}'", param="thread_id")
     return view
@@ -107,19 +108,19 @@ async def list_agents(http: Request) -> JSONResponse:
 
 
 @router.get("/runs/{thread_id}")
-async def find_run(http: Request, thread_id: str) -> JSONResponse:
+async def find_run(http: Request, caller: Caller, thread_id: str) -> JSONResponse:
     """A run by thread id alone (the CLI resumes and approves by thread id)."""
-    return JSONResponse(await anyio.to_thread.run_sync(_service(http).view, thread_id))
+    return JSONResponse(await anyio.to_thread.run_sync(_service(http).view, caller, thread_id))
 
 
 @router.post("/{name}/runs", openapi_extra=declares(RunRequest))
-async def start_run(http: Request, name: str) -> Any:
+async def start_run(http: Request, caller: Caller, name: str) -> Any:
     body = await parse(http, RunRequest)
-    return await _respond(lambda: _service(http).start(name, body.input, body.thread_id), body.stream)
+    return await _respond(lambda: _service(http).start(caller, name, body.input, body.thread_id), body.stream)
 
 
 @router.post("/{name}/handoffs", openapi_extra=declares(HandoffRequest))
-async def publish_handoff(http: Request, name: str) -> JSONResponse:
+async def publish_handoff(http: Request, caller: Caller, name: str) -> JSONResponse:
     """Publish the task on the Redis Streams bus; an `aistack agent worker` runs it."""
     from aistack.agents.worker import hand_off, open_bus
 
@@ -128,7 +129,7 @@ async def publish_handoff(http: Request, name: str) -> JSONResponse:
     def publish() -> dict[str, str]:
         bus = open_bus(_service(http))
         try:
-            return hand_off(bus, _service(http), name, body.input, body.thread_id, sender="api")
+            return hand_off(bus, _service(http), caller, name, body.input, body.thread_id, sender="api")
         finally:
             bus.close()
 
@@ -136,43 +137,45 @@ async def publish_handoff(http: Request, name: str) -> JSONResponse:
 
 
 @router.get("/{name}/runs")
-async def list_runs(http: Request, name: str) -> JSONResponse:
+async def list_runs(http: Request, caller: Caller, name: str) -> JSONResponse:
     _service(http).definition(name)
-    return JSONResponse({"object": "list", "data": await anyio.to_thread.run_sync(_service(http).runs, name)})
+    return JSONResponse({"object": "list", "data": await anyio.to_thread.run_sync(_service(http).runs, caller, name)})
 
 
 @router.get("/{name}/runs/{thread_id}")
-async def get_run(http: Request, name: str, thread_id: str) -> JSONResponse:
-    return JSONResponse(await anyio.to_thread.run_sync(_run_of, http, name, thread_id))
+async def get_run(http: Request, caller: Caller, name: str, thread_id: str) -> JSONResponse:
+    return JSONResponse(await anyio.to_thread.run_sync(_run_of, http, caller, name, thread_id))
 
 
 @router.post("/{name}/runs/{thread_id}/resume", openapi_extra=declares(ContinueRequest, required=False))
-async def resume_run(http: Request, name: str, thread_id: str) -> Any:
+async def resume_run(http: Request, caller: Caller, name: str, thread_id: str) -> Any:
     body = await parse(http, ContinueRequest) if await read_body(http) else ContinueRequest()
 
     def make() -> Iterator[Event]:
-        _run_of(http, name, thread_id)
-        return _service(http).resume(thread_id)
+        _run_of(http, caller, name, thread_id)
+        return _service(http).resume(caller, thread_id)
 
     return await _respond(make, body.stream)
 
 
-async def _decide(http: Request, name: str, thread_id: str, approved: bool, actor: str) -> Any:
+async def _decide(http: Request, caller: Principal, name: str, thread_id: str, approved: bool) -> Any:
     body = await parse(http, DecisionRequest) if await read_body(http) else DecisionRequest()
+    person = http.headers.get("x-aistack-actor", "")[:64] or None  # the person, as the audit names them
 
     def make() -> Iterator[Event]:
-        _run_of(http, name, thread_id)
-        return _service(http).decide(thread_id, approved, actor, body.reason)
+        run = _service(http).decide(caller, thread_id, approved, body.reason, person)
+        _run_of(http, caller, name, thread_id)
+        return run
 
     return await _respond(make, body.stream)
 
 
-@admin.post("/{name}/runs/{thread_id}/approve", openapi_extra=declares(DecisionRequest, required=False))
-async def approve(http: Request, name: str, thread_id: str, actor: str = Depends(admin_actor)) -> Any:
-    return await _decide(http, name, thread_id, True, actor)
+@router.post("/{name}/runs/{thread_id}/approve", openapi_extra=declares(DecisionRequest, required=False))
+async def approve(http: Request, caller: Caller, name: str, thread_id: str) -> Any:
+    return await _decide(http, caller, name, thread_id, True)
 
 
-@admin.post("/{name}/runs/{thread_id}/reject", openapi_extra=declares(DecisionRequest, required=False))
-async def reject(http: Request, name: str, thread_id: str, actor: str = Depends(admin_actor)) -> Any:
-    return await _decide(http, name, thread_id, False, actor)
+@router.post("/{name}/runs/{thread_id}/reject", openapi_extra=declares(DecisionRequest, required=False))
+async def reject(http: Request, caller: Caller, name: str, thread_id: str) -> Any:
+    return await _decide(http, caller, name, thread_id, False)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 from typing import Any, Literal
 
-import anyio
 import numpy as np
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from aistack.errors import InvalidRequest, ModelNotFound
+from aistack.errors import InvalidRequest
+from aistack.gateway.auth import Caller
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.body import declares, parse
 
@@ -26,41 +26,26 @@ class EmbeddingRequest(BaseModel):
     dimensions: int | None = Field(None, ge=1)
 
 
-def texts_of(body: EmbeddingRequest, max_inputs: int) -> list[str]:
+def texts_of(body: EmbeddingRequest) -> list[str]:
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or not all(isinstance(t, str) for t in texts):
         raise InvalidRequest("input must be a string or a non-empty list of strings (token arrays are not "
                              "supported)", param="input")
-    if len(texts) > max_inputs:
-        raise InvalidRequest(f"at most {max_inputs} inputs per request (embeddings.max_inputs); this one has "
-                             f"{len(texts)}", param="input")
     if any(not t.strip() for t in texts):
         raise InvalidRequest("input must not contain empty strings", param="input")
     return texts
 
 
 @router.post("/embeddings", openapi_extra=declares(EmbeddingRequest))
-async def embeddings(http: Request) -> JSONResponse:
+async def embeddings(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, EmbeddingRequest)
-    embedder = http.app.state.container.embedder
-    if body.model != embedder.model:
-        raise ModelNotFound(body.model, [embedder.model])
-    if body.dimensions is not None and body.dimensions != embedder.dimension:
-        raise InvalidRequest(f"{embedder.model} has {embedder.dimension} dimensions; it cannot return "
-                             f"{body.dimensions}", param="dimensions")
-    limits = http.app.state.container.settings.embeddings
-    texts = texts_of(body, limits.max_inputs)
-    tokens = await anyio.to_thread.run_sync(embedder.count_tokens, texts)  # before the work, to bound it
-    if tokens > limits.max_request_tokens:
-        raise InvalidRequest(f"this request has {tokens} tokens; at most {limits.max_request_tokens} per request "
-                             "(embeddings.max_request_tokens): send smaller batches", param="input")
-    vectors = await anyio.to_thread.run_sync(embedder.embed_documents, texts)
+    done = await http.app.state.container.embeddings.embed(caller, body.model, texts_of(body), body.dimensions)
     return JSONResponse({
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
-                 for i, v in enumerate(vectors)],
-        "model": embedder.model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                 for i, v in enumerate(done.vectors)],
+        "model": done.model,
+        "usage": {"prompt_tokens": done.tokens, "total_tokens": done.tokens},
     })
 
 

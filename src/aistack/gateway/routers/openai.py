@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from aistack.chat.service import ChatService
+from aistack.gateway.auth import Caller
 from aistack.gateway.body import declares, parse
 from aistack.gateway.disconnect import unless_client_leaves
 from aistack.gateway.middleware import request_log
@@ -48,28 +49,28 @@ def _finish(access: dict[str, Any], result: dict[str, Any]) -> JSONResponse:
 
 
 @router.post("/chat/completions", openapi_extra=declares(ChatCompletionRequest))
-async def chat_completions(http: Request) -> Any:
+async def chat_completions(http: Request, caller: Caller) -> Any:
     body = await parse(http, ChatCompletionRequest)
     access, wants_usage = _start(http, body)
     if body.stream:
-        return await sse_response(await _chat(http).chat_stream(body, access), access, wants_usage)
-    return _finish(access, await unless_client_leaves(http, _chat(http).chat(body, access)))
+        return await sse_response(await _chat(http).chat_stream(caller, body, access), access, wants_usage)
+    return _finish(access, await unless_client_leaves(http, _chat(http).chat(caller, body, access)))
 
 
 @router.post("/completions", openapi_extra=declares(CompletionRequest))
-async def completions(http: Request) -> Any:
+async def completions(http: Request, caller: Caller) -> Any:
     body = await parse(http, CompletionRequest)
     access, wants_usage = _start(http, body)
     if body.stream:
-        return await sse_response(_chat(http).complete_stream(body), access, wants_usage)
-    return _finish(access, await unless_client_leaves(http, _chat(http).complete(body)))
+        return await sse_response(_chat(http).complete_stream(caller, body), access, wants_usage)
+    return _finish(access, await unless_client_leaves(http, _chat(http).complete(caller, body)))
 
 
 @router.get("/models")
-async def list_models(http: Request) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": await _chat(http).models()})
+async def list_models(http: Request, caller: Caller) -> JSONResponse:
+    return JSONResponse({"object": "list", "data": await _chat(http).models(caller)})
 
 
 @router.get("/models/{model_id:path}")
-async def get_model(model_id: str, http: Request) -> JSONResponse:
-    return JSONResponse(await _chat(http).model(model_id))
+async def get_model(model_id: str, http: Request, caller: Caller) -> JSONResponse:
+    return JSONResponse(await _chat(http).model(caller, model_id))

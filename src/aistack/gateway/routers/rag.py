@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.errors import InvalidRequest
+from aistack.gateway.auth import Caller
 from aistack.llm.protocol import MAX_TOKENS
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
@@ -59,38 +60,38 @@ def _knowledge(http: Request) -> KnowledgeService:
 
 
 @router.get("/collections")
-async def list_collections(http: Request) -> JSONResponse:
-    found = await _knowledge(http).collections()
+async def list_collections(http: Request, caller: Caller) -> JSONResponse:
+    found = await _knowledge(http).collections(caller)
     return JSONResponse({"object": "list", "data": [collections.as_json(c) for c in found]})
 
 
 @router.post("/collections", status_code=201, openapi_extra=declares(CollectionCreate))
-async def create_collection(http: Request) -> JSONResponse:
+async def create_collection(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, CollectionCreate)
-    info = await _knowledge(http).create_collection(body.name, body.score_threshold, body.top_k, body.retrieval)
+    info = await _knowledge(http).create_collection(caller, body.name, body.score_threshold, body.top_k, body.retrieval)
     return JSONResponse(collections.as_json(info), status_code=201)
 
 
 @router.get("/collections/{name}")
-async def describe_collection(name: str, http: Request) -> JSONResponse:
-    return JSONResponse(collections.as_json(await _knowledge(http).describe_collection(name)))
+async def describe_collection(name: str, http: Request, caller: Caller) -> JSONResponse:
+    return JSONResponse(collections.as_json(await _knowledge(http).describe_collection(caller, name)))
 
 
 @router.delete("/collections/{name}")
-async def delete_collection(name: str, http: Request) -> JSONResponse:
-    await _knowledge(http).delete_collection(name)
+async def delete_collection(name: str, http: Request, caller: Caller) -> JSONResponse:
+    await _knowledge(http).delete_collection(caller, name)
     return JSONResponse({"object": "collection.deleted", "name": name, "deleted": True})
 
 
 @router.get("/collections/{name}/documents")
-async def list_documents(name: str, http: Request) -> JSONResponse:
-    docs = await _knowledge(http).documents(name)
+async def list_documents(name: str, http: Request, caller: Caller) -> JSONResponse:
+    docs = await _knowledge(http).documents(caller, name)
     return JSONResponse({"object": "list", "data": [{"object": "document", **vars(d)} for d in docs]})
 
 
 @router.delete("/collections/{name}/documents")
-async def delete_document(name: str, source: str, http: Request) -> JSONResponse:
-    removed = await _knowledge(http).delete_document(name, source)
+async def delete_document(name: str, source: str, http: Request, caller: Caller) -> JSONResponse:
+    removed = await _knowledge(http).delete_document(caller, name, source)
     return JSONResponse({"object": "document.deleted", "source": source, "chunks_removed": removed})
 
 
@@ -100,22 +101,21 @@ UPLOAD = {"type": "object", "required": ["files"], "properties": {
 
 
 @router.post("/collections/{name}/documents", openapi_extra=declares(TextIngest, multipart_form_data=UPLOAD))
-async def ingest(name: str, http: Request) -> JSONResponse:
+async def ingest(name: str, http: Request, caller: Caller) -> JSONResponse:
     """multipart/form-data with one or more `files` (and optional `metadata` JSON), or JSON with
     `text` (and `title`), or `path` (a server folder inside ingest.allowed_paths)."""
     knowledge = _knowledge(http)
-    collections.check_name(name)
     if http.headers.get("content-type", "").startswith("multipart/form-data"):
         uploads, metadata = await _uploads(http)
-        summary = await knowledge.ingest_uploads(name, uploads, metadata)
+        summary = await knowledge.ingest_uploads(caller, name, uploads, metadata)
     else:
         body = await parse(http, TextIngest)
         if (body.text is None) == (body.path is None):
             raise InvalidRequest("send exactly one of 'text' or 'path' (or upload files as multipart)")
         if body.text is not None:
-            summary = await knowledge.ingest_text(name, body.text, body.title, body.metadata)
+            summary = await knowledge.ingest_text(caller, name, body.text, body.title, body.metadata)
         else:
-            summary = await knowledge.ingest_path(name, body.path, body.include, body.exclude)
+            summary = await knowledge.ingest_path(caller, name, body.path, body.include, body.exclude)
     request_log(http.scope).update(collection=name, files=len(summary.files))
     return JSONResponse({"object": "ingest.summary", **summary.as_dict()})
 
@@ -136,10 +136,10 @@ async def _uploads(http: Request) -> tuple[list[Upload], dict[str, Any]]:
 
 
 @router.post("/retrieve", openapi_extra=declares(RetrieveRequest))
-async def retrieve(http: Request) -> JSONResponse:
+async def retrieve(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, RetrieveRequest)
     options = RetrievalOptions.model_validate(body.model_dump(include=set(RetrievalOptions.model_fields)))
-    result = await _knowledge(http).retrieve(body.query, options)
+    result = await _knowledge(http).retrieve(caller, body.query, options)
     return JSONResponse({
         "object": "list", "collection": result.collection, "retrieval": result.retrieval,
         "top_k": result.top_k, "score_threshold": result.score_threshold,
@@ -149,7 +149,7 @@ async def retrieve(http: Request) -> JSONResponse:
 
 
 @router.post("/rag/answer", openapi_extra=declares(AnswerRequest))
-async def answer(http: Request) -> Response:
+async def answer(http: Request, caller: Caller) -> Response:
     body = await parse(http, AnswerRequest)
     knowledge = _knowledge(http)
     access = request_log(http.scope)
@@ -157,9 +157,9 @@ async def answer(http: Request) -> Response:
     options = RetrievalOptions.model_validate(body.model_dump(include=set(RetrievalOptions.model_fields)))
     access.update(stream=body.stream, rag_collection=options.collection)
     if body.stream:
-        chunks = await knowledge.answer_stream(question, options)
+        chunks = await knowledge.answer_stream(caller, question, options)
         return await sse_response(chunks, access, True)
-    result = await unless_client_leaves(http, knowledge.answer(question, options))
+    result = await unless_client_leaves(http, knowledge.answer(caller, question, options))
     access.update(model=result["model"], **(result.get("usage") or {}))
     return JSONResponse({"object": "rag.answer", "id": result["id"], "model": result["model"],
                          "answer": result["choices"][0]["message"]["content"], "sources": result["sources"],

@@ -6,6 +6,7 @@ import anyio
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
+from aistack.gateway.auth import Caller
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.body import declares, parse
 
@@ -29,28 +30,30 @@ class PruneRequest(BaseModel):
 
 
 @router.post("", openapi_extra=declares(CreateRequest))
-async def create(http: Request) -> JSONResponse:
+async def create(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, CreateRequest)
     service = http.app.state.container.snapshots
     made = await anyio.to_thread.run_sync(
-        lambda: [service.create(body.collection)] if body.collection else service.create_all())
+        lambda: [service.create(caller, body.collection)] if body.collection else service.create_all(caller))
     return JSONResponse({"object": "list", "data": [s.as_dict() for s in made]}, status_code=201)
 
 
 @router.get("")
-async def list_snapshots(http: Request, collection: str | None = None) -> JSONResponse:
-    found = await anyio.to_thread.run_sync(http.app.state.container.snapshots.list, collection)
+async def list_snapshots(http: Request, caller: Caller, collection: str | None = None) -> JSONResponse:
+    found = await anyio.to_thread.run_sync(http.app.state.container.snapshots.list, caller, collection)
     return JSONResponse({"object": "list", "data": [s.as_dict() for s in found]})
 
 
 @router.post("/restore", openapi_extra=declares(RestoreRequest))
-async def restore(http: Request) -> JSONResponse:
+async def restore(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, RestoreRequest)
-    result = await anyio.to_thread.run_sync(http.app.state.container.snapshots.restore, body.key, body.collection)
+    result = await anyio.to_thread.run_sync(http.app.state.container.snapshots.restore, caller, body.key,
+                                            body.collection)
     return JSONResponse(result)
 
 
 @router.post("/prune", openapi_extra=declares(PruneRequest))
-async def prune(http: Request) -> JSONResponse:
+async def prune(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, PruneRequest)
-    return JSONResponse(await anyio.to_thread.run_sync(http.app.state.container.snapshots.prune, body.dry_run))
+    return JSONResponse(await anyio.to_thread.run_sync(http.app.state.container.snapshots.prune, caller,
+                                                       body.dry_run))

@@ -1,0 +1,246 @@
+"""Teams, users, API keys and collection shares, in aistack's SQL store: SQLite under the data
+home by default, PostgreSQL (`access.store_url`) when gateways share it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from aistack.errors import Conflict, NotFound
+from aistack.knowledge.owners import Share
+from aistack.sqlstore import SqlStore
+
+MIGRATIONS = [
+    [
+        """CREATE TABLE IF NOT EXISTS teams (
+            name TEXT PRIMARY KEY, created_at TEXT NOT NULL, models TEXT,
+            requests_per_minute DOUBLE PRECISION, tokens_per_minute DOUBLE PRECISION,
+            token_budget BIGINT, budget_period TEXT)""",
+        """CREATE TABLE IF NOT EXISTS users (
+            name TEXT PRIMARY KEY, team TEXT NOT NULL, created_at TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS api_keys (
+            id TEXT PRIMARY KEY, digest TEXT NOT NULL, last4 TEXT NOT NULL, name TEXT, team TEXT NOT NULL,
+            user_name TEXT, scopes TEXT NOT NULL, models TEXT, created_at TEXT NOT NULL, expires_at TEXT,
+            revoked_at TEXT, replaced_by TEXT,
+            requests_per_minute DOUBLE PRECISION, tokens_per_minute DOUBLE PRECISION,
+            token_budget BIGINT, budget_period TEXT)""",
+        """CREATE TABLE IF NOT EXISTS collection_shares (
+            team TEXT NOT NULL, collection TEXT NOT NULL, grantee TEXT NOT NULL, access TEXT NOT NULL,
+            created_at TEXT NOT NULL, PRIMARY KEY (team, collection, grantee))""",
+    ],
+]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Quotas of a team or a key; None is no limit of that kind."""
+
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    token_budget: int | None = None
+    budget_period: str | None = None  # day | month
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    created_at: str
+    models: list[str] | None = None
+    limits: Limits = Limits()
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    team: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key: everything but the key itself."""
+
+    id: str
+    digest: str
+    last4: str
+    name: str | None
+    team: str
+    user: str | None
+    scopes: list[str]
+    models: list[str] | None
+    created_at: str
+    expires_at: str | None = None
+    revoked_at: str | None = None
+    replaced_by: str | None = None
+    limits: Limits = Limits()
+
+    def as_json(self) -> dict[str, Any]:
+        from aistack.access.keys import public_name
+
+        data = {k: v for k, v in asdict(self).items() if k not in ("digest", "last4")}
+        data["key"] = public_name(self.id, self.last4)
+        return data
+
+
+def _list(value: str | None) -> list[str] | None:
+    return json.loads(value) if value else None
+
+
+KEY_COLUMNS = ("id, digest, last4, name, team, user_name, scopes, models, created_at, expires_at, revoked_at, "
+               "replaced_by, requests_per_minute, tokens_per_minute, token_budget, budget_period")
+
+
+def _key(row: tuple) -> ApiKey:
+    *head, rpm, tpm, budget, period = row
+    key_id, dig, last4, name, team, user, scopes, models, created, expires, revoked, replaced = head
+    return ApiKey(key_id, dig, last4, name, team, user, json.loads(scopes), _list(models), created, expires, revoked,
+                  replaced, Limits(rpm, tpm, budget, period))
+
+
+class AccessStore:
+    def __init__(self, location: str | Path, connect_timeout: float = 5.0):
+        self.sql = SqlStore(location, "access", MIGRATIONS, connect_timeout)
+        self.location = self.sql.location
+
+    # teams
+
+    def add_team(self, name: str, models: list[str] | None = None, limits: Limits = Limits()) -> Team:
+        with self.sql.transaction() as db:
+            if db.execute("SELECT 1 FROM teams WHERE name = ?", (name,)).fetchone():
+                raise Conflict(f"team '{name}' exists already")
+            made = Team(name, now(), models, limits)
+            db.execute("INSERT INTO teams VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (name, made.created_at, json.dumps(models) if models else None, limits.requests_per_minute,
+                        limits.tokens_per_minute, limits.token_budget, limits.budget_period))
+            return made
+
+    def teams(self) -> list[Team]:
+        with self.sql.transaction(write=False) as db:
+            rows = db.execute("SELECT name, created_at, models, requests_per_minute, tokens_per_minute, token_budget, "
+                              "budget_period FROM teams ORDER BY name").fetchall()
+        return [Team(n, c, _list(m), Limits(*rest)) for n, c, m, *rest in rows]
+
+    def team(self, name: str) -> Team:
+        found = [t for t in self.teams() if t.name == name]
+        if not found:
+            raise NotFound(f"no team '{name}'", param="team")
+        return found[0]
+
+    def update_team(self, name: str, models: list[str] | None, limits: Limits) -> Team:
+        with self.sql.transaction() as db:
+            changed = db.execute("UPDATE teams SET models = ?, requests_per_minute = ?, tokens_per_minute = ?, "
+                                 "token_budget = ?, budget_period = ? WHERE name = ?",
+                                 (json.dumps(models) if models else None, limits.requests_per_minute,
+                                  limits.tokens_per_minute, limits.token_budget, limits.budget_period, name))
+            if changed.rowcount == 0:
+                raise NotFound(f"no team '{name}'", param="team")
+        return self.team(name)
+
+    def delete_team(self, name: str) -> None:
+        with self.sql.transaction() as db:
+            if db.execute("SELECT 1 FROM api_keys WHERE team = ? AND revoked_at IS NULL", (name,)).fetchone():
+                raise Conflict(f"team '{name}' still has keys: revoke them first")
+            if db.execute("DELETE FROM teams WHERE name = ?", (name,)).rowcount == 0:
+                raise NotFound(f"no team '{name}'", param="team")
+            db.execute("DELETE FROM users WHERE team = ?", (name,))
+            db.execute("DELETE FROM collection_shares WHERE team = ? OR grantee = ?", (name, name))
+
+    # users
+
+    def add_user(self, name: str, team: str) -> User:
+        with self.sql.transaction() as db:
+            if not db.execute("SELECT 1 FROM teams WHERE name = ?", (team,)).fetchone():
+                raise NotFound(f"no team '{team}'", param="team")
+            if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise Conflict(f"user '{name}' exists already")
+            made = User(name, team, now())
+            db.execute("INSERT INTO users VALUES (?, ?, ?)", (name, team, made.created_at))
+            return made
+
+    def users(self, team: str | None = None) -> list[User]:
+        with self.sql.transaction(write=False) as db:
+            rows = db.execute("SELECT name, team, created_at FROM users ORDER BY name").fetchall()
+        return [User(*row) for row in rows if team is None or row[1] == team]
+
+    def user(self, name: str) -> User:
+        found = [u for u in self.users() if u.name == name]
+        if not found:
+            raise NotFound(f"no user '{name}'", param="user")
+        return found[0]
+
+    # keys
+
+    def add_key(self, key: ApiKey) -> ApiKey:
+        with self.sql.transaction() as db:
+            if not db.execute("SELECT 1 FROM teams WHERE name = ?", (key.team,)).fetchone():
+                raise NotFound(f"no team '{key.team}'", param="team")
+            self._insert_key(db, key)
+        return key
+
+    @staticmethod
+    def _insert_key(db: Any, key: ApiKey) -> None:
+        limits = key.limits
+        db.execute(f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                   (key.id, key.digest, key.last4, key.name, key.team, key.user, json.dumps(key.scopes),
+                    json.dumps(key.models) if key.models else None, key.created_at, key.expires_at, key.revoked_at,
+                    key.replaced_by, limits.requests_per_minute, limits.tokens_per_minute, limits.token_budget,
+                    limits.budget_period))
+
+    def key(self, key_id: str) -> ApiKey | None:
+        with self.sql.transaction(write=False) as db:
+            row = db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        return _key(row) if row else None
+
+    def keys(self, team: str | None = None) -> list[ApiKey]:
+        with self.sql.transaction(write=False) as db:
+            rows = db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at").fetchall()
+        return [_key(r) for r in rows if team is None or r[4] == team]
+
+    def has_keys(self) -> bool:
+        with self.sql.transaction(write=False) as db:
+            return db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
+
+    def revoke(self, key_id: str, replaced_by: str | None = None) -> ApiKey:
+        with self.sql.transaction() as db:
+            changed = db.execute("UPDATE api_keys SET revoked_at = ?, replaced_by = ? WHERE id = ? "
+                                 "AND revoked_at IS NULL", (now(), replaced_by, key_id))
+            if changed.rowcount == 0 and not db.execute("SELECT 1 FROM api_keys WHERE id = ?", (key_id,)).fetchone():
+                raise NotFound(f"no key '{key_id}'", param="key")
+        return self.key(key_id)  # type: ignore[return-value]
+
+    def rotate(self, old_id: str, new: ApiKey) -> ApiKey:
+        """The new key and the old one's end, in one transaction."""
+        with self.sql.transaction() as db:
+            changed = db.execute("UPDATE api_keys SET revoked_at = ?, replaced_by = ? WHERE id = ? "
+                                 "AND revoked_at IS NULL", (now(), new.id, old_id))
+            if changed.rowcount == 0:
+                raise NotFound(f"no active key '{old_id}'", param="key")
+            self._insert_key(db, new)
+        return new
+
+    # shares
+
+    def share(self, share: Share) -> Share:
+        with self.sql.transaction() as db:
+            db.execute("DELETE FROM collection_shares WHERE team = ? AND collection = ? AND grantee = ?",
+                       (share.team, share.collection, share.grantee))
+            db.execute("INSERT INTO collection_shares VALUES (?, ?, ?, ?, ?)",
+                       (share.team, share.collection, share.grantee, share.access, now()))
+        return share
+
+    def unshare(self, team: str, collection: str, grantee: str) -> None:
+        with self.sql.transaction() as db:
+            db.execute("DELETE FROM collection_shares WHERE team = ? AND collection = ? AND grantee = ?",
+                       (team, collection, grantee))
+
+    def shares(self) -> list[Share]:
+        with self.sql.transaction(write=False) as db:
+            rows = db.execute("SELECT team, collection, grantee, access FROM collection_shares").fetchall()
+        return [Share(*row) for row in rows]
