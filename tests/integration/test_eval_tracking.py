@@ -6,7 +6,6 @@ and served by the gateway under its alias."""
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,8 @@ import boto3
 import httpx
 import mlflow
 import openai
-import psycopg
 import pytest
+from support.postgres import fresh_database
 from support.servers import ServerProcess, free_port, start_gateway, start_mlflow, start_moto
 from support.cli import AISTACK, run
 
@@ -143,21 +142,17 @@ def test_bad_input_is_a_clear_error(local: dict[str, Any], tmp_path: Path) -> No
 def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """MLflow with a PostgreSQL backend (a database made for this module) and S3 artifacts on moto."""
     tmp_path = tmp_path_factory.mktemp("tracking-server")
-    database = f"mlflow_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {database}")
-    moto = start_moto(tmp_path)
-    s3 = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "MLFLOW_S3_ENDPOINT_URL": moto.url}
-    boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id="test",
-                 aws_secret_access_key="test").create_bucket(Bucket="mlflow-artifacts")
-    server = start_mlflow(f"postgresql://postgres@127.0.0.1:5432/{database}", "s3://mlflow-artifacts/", s3, tmp_path)
-    try:
-        yield {"url": server.url, "s3": moto.url}
-    finally:
-        server.stop()
-        moto.stop()
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    with fresh_database("mlflow") as database:
+        moto = start_moto(tmp_path)
+        s3 = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "MLFLOW_S3_ENDPOINT_URL": moto.url}
+        boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id="test",
+                     aws_secret_access_key="test").create_bucket(Bucket="mlflow-artifacts")
+        server = start_mlflow(database, "s3://mlflow-artifacts/", s3, tmp_path)
+        try:
+            yield {"url": server.url, "s3": moto.url}
+        finally:
+            server.stop()
+            moto.stop()
 
 
 def test_a_run_on_a_tracking_server_with_postgres_and_s3(tracking_server: dict[str, str], dataset: Path,

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 AISTACK = str(Path(sys.executable).parent / "aistack")
 
@@ -14,3 +15,15 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AISTACK_")}
     return subprocess.run([AISTACK, *args], capture_output=True, text=True, timeout=120, input=stdin,
                           env={**clean, "AISTACK_PROFILES": "test", "COLUMNS": "120", **(env or {})})
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
+    """The command in this process (typer's CliRunner): the same exit code and output as `run`,
+    without a Python start-up. For commands that start no server and hold no lock."""
+    from typer.testing import CliRunner
+
+    from aistack.cli.main import app
+
+    unset = {k: None for k in os.environ if k.startswith("AISTACK_")}
+    return CliRunner().invoke(app, list(args), env={**unset, "AISTACK_PROFILES": "test", "COLUMNS": "120",
+                                                   **(env or {})})

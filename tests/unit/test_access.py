@@ -78,6 +78,8 @@ def test_revoking_stops_a_key_within_the_cache_time_and_rotation_hands_over(acce
     clock.now += 0.6
     with pytest.raises(AuthenticationFailed, match="revoked"):
         access.authenticate(rotated.secret)
+    with pytest.raises(AuthenticationFailed, match="Missing"):  # the last key revoked does not open the door
+        access.authenticate(None)
     with pytest.raises(NotFound):
         access.rotate_key(OPERATOR, rotated.key.id)
 

@@ -70,6 +70,20 @@ async def test_the_gateway_limits_each_key_with_openai_headers() -> None:
     assert value(metrics, "llm_requests_total", model="fake", status="success") == 2
 
 
+async def test_anonymous_use_is_limited_per_address_whatever_token_comes() -> None:
+    """With no keys configured, a fresh random token per request used to get a fresh bucket."""
+    settings = make_settings()
+    settings.deploy.rate_limit.enabled = True
+    settings.deploy.rate_limit.burst = 3
+    http, container = await client_for(settings)
+    try:
+        answers = [await http.post("/v1/chat/completions", json=CHAT,
+                                   headers={"Authorization": f"Bearer random-{i}"}) for i in range(6)]
+    finally:
+        await container.close()
+    assert [r.status_code for r in answers] == [200, 200, 200, 429, 429, 429]
+
+
 async def test_limits_are_off_unless_enabled() -> None:
     http, container = await client_for(make_settings())
     try:

@@ -100,7 +100,7 @@ class AccessService:
         token = (token or "").strip()
         if token and self.admin_keys and _matches_any(token, self.admin_keys):
             return replace(ADMIN, name=f"admin-key:{fingerprint(token)}", client=client)
-        if self.mode == "none" or (not token and not self.required(blocking)):
+        if self.mode == "none" or not self.required(blocking):  # open: whatever token comes is ignored
             return replace(ANONYMOUS, client=client)
         if not token:
             raise AuthenticationFailed("Missing API key: send it as 'Authorization: Bearer <key>'.")

@@ -55,12 +55,19 @@ class Team:
     models: list[str] | None = None
     limits: Limits = Limits()
 
+    def as_json(self) -> dict[str, Any]:
+        return {"object": "team", "name": self.name, "created_at": self.created_at, "models": self.models,
+                **asdict(self.limits)}
+
 
 @dataclass(frozen=True)
 class User:
     name: str
     team: str
     created_at: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"object": "user", **asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -84,9 +91,8 @@ class ApiKey:
     def as_json(self) -> dict[str, Any]:
         from aistack.access.keys import public_name
 
-        data = {k: v for k, v in asdict(self).items() if k not in ("digest", "last4")}
-        data["key"] = public_name(self.id, self.last4)
-        return data
+        data = {k: v for k, v in asdict(self).items() if k not in ("digest", "last4", "limits")}
+        return {"object": "api_key", **data, **asdict(self.limits), "key": public_name(self.id, self.last4)}
 
 
 def _list(value: str | None) -> list[str] | None:
@@ -204,8 +210,9 @@ class AccessStore:
         return [_key(r) for r in rows if team is None or r[4] == team]
 
     def has_keys(self) -> bool:
+        """Whether a key was ever made: revoking the last one must not open the gateway."""
         with self.sql.transaction(write=False) as db:
-            return db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None
+            return db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
 
     def revoke(self, key_id: str, replaced_by: str | None = None) -> ApiKey:
         with self.sql.transaction() as db:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aistack.cli import (
+    access,
     agent,
     chat,
     config,
@@ -25,6 +26,9 @@ from aistack.cli.common import fail, settings
 app = typer.Typer(help="aistack: private AI on your own hardware.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(config.app, name="config")
+app.add_typer(access.teams_app, name="teams")
+app.add_typer(access.users_app, name="users")
+app.add_typer(access.keys_app, name="keys")
 app.command()(chat.chat)
 app.add_typer(models.app, name="models")
 app.command()(rag.ingest)

@@ -44,7 +44,8 @@ class ServerSettings(Section):
     )
     api_keys_file: Path | None = Field(None, description="File with one API key per line.")
     auth: Literal["auto", "keys", "none"] = Field(
-        "auto", description="auto: a key is needed once any exists (server.api_keys, or one in the access store); "
+        "auto", description="auto: a key is needed once any exists (server.api_keys, or one ever made in the access "
+        "store: revoking the last one does not open the gateway); "
         "keys: always; none: no authentication, on purpose (the production profile refuses to start otherwise).")
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; larger gets 413."

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.access.service import AccessService
-from aistack.access.store import Limits, Team
+from aistack.access.store import Limits
 from aistack.gateway.auth import Caller
 from aistack.gateway.body import declares, parse
 from aistack.gateway.responses import JSONResponse
@@ -70,11 +70,6 @@ async def _off_loop(call: Any, *args: Any, **kwargs: Any) -> Any:
     return await anyio.to_thread.run_sync(lambda: call(*args, **kwargs))  # the store is a database
 
 
-def team_json(team: Team) -> dict[str, Any]:
-    return {"object": "team", "name": team.name, "created_at": team.created_at, "models": team.models,
-            **asdict(team.limits)}
-
-
 @router.get("/me")
 async def me(caller: Caller) -> JSONResponse:
     """Who this key is: its name, team, scopes and models."""
@@ -84,21 +79,20 @@ async def me(caller: Caller) -> JSONResponse:
 @router.get("/admin/teams")
 async def list_teams(http: Request, caller: Caller) -> JSONResponse:
     found = await _off_loop(_access(http).teams, caller)
-    return JSONResponse({"object": "list", "data": [team_json(t) for t in found]})
+    return JSONResponse({"object": "list", "data": [t.as_json() for t in found]})
 
 
 @router.post("/admin/teams", status_code=201, openapi_extra=declares(TeamBody))
 async def create_team(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, TeamBody)
     made = await _off_loop(_access(http).create_team, caller, body.name, body.models, body.limits())
-    return JSONResponse(team_json(made), status_code=201)
+    return JSONResponse(made.as_json(), status_code=201)
 
 
 @router.patch("/admin/teams/{name}", openapi_extra=declares(TeamUpdate))
 async def update_team(name: str, http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, TeamUpdate)
-    return JSONResponse(team_json(await _off_loop(_access(http).update_team, caller, name, body.models,
-                                                  body.limits())))
+    return JSONResponse((await _off_loop(_access(http).update_team, caller, name, body.models, body.limits())).as_json())
 
 
 @router.delete("/admin/teams/{name}")
@@ -110,20 +104,20 @@ async def delete_team(name: str, http: Request, caller: Caller) -> JSONResponse:
 @router.get("/admin/users")
 async def list_users(http: Request, caller: Caller, team: str | None = None) -> JSONResponse:
     found = await _off_loop(_access(http).users, caller, team)
-    return JSONResponse({"object": "list", "data": [{"object": "user", **asdict(u)} for u in found]})
+    return JSONResponse({"object": "list", "data": [u.as_json() for u in found]})
 
 
 @router.post("/admin/users", status_code=201, openapi_extra=declares(UserBody))
 async def create_user(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, UserBody)
     made = await _off_loop(_access(http).create_user, caller, body.name, body.team)
-    return JSONResponse({"object": "user", **asdict(made)}, status_code=201)
+    return JSONResponse(made.as_json(), status_code=201)
 
 
 @router.get("/admin/keys")
 async def list_keys(http: Request, caller: Caller, team: str | None = None) -> JSONResponse:
     found = await _off_loop(_access(http).keys, caller, team)
-    return JSONResponse({"object": "list", "data": [{"object": "api_key", **k.as_json()} for k in found]})
+    return JSONResponse({"object": "list", "data": [k.as_json() for k in found]})
 
 
 @router.post("/admin/keys", status_code=201, openapi_extra=declares(KeyBody))
@@ -132,18 +126,18 @@ async def create_key(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, KeyBody)
     issued = await _off_loop(_access(http).create_key, caller, body.team, body.user, body.name, body.scopes,
                              body.models, body.expires_in_days, body.limits())
-    return JSONResponse({"object": "api_key", **issued.key.as_json(), "secret": issued.secret}, status_code=201)
+    return JSONResponse({**issued.key.as_json(), "secret": issued.secret}, status_code=201)
 
 
 @router.post("/admin/keys/{key_id}/rotate", status_code=201)
 async def rotate_key(key_id: str, http: Request, caller: Caller) -> JSONResponse:
     issued = await _off_loop(_access(http).rotate_key, caller, key_id)
-    return JSONResponse({"object": "api_key", **issued.key.as_json(), "secret": issued.secret}, status_code=201)
+    return JSONResponse({**issued.key.as_json(), "secret": issued.secret}, status_code=201)
 
 
 @router.post("/admin/keys/{key_id}/revoke")
 async def revoke_key(key_id: str, http: Request, caller: Caller) -> JSONResponse:
-    return JSONResponse({"object": "api_key", **(await _off_loop(_access(http).revoke_key, caller, key_id)).as_json()})
+    return JSONResponse((await _off_loop(_access(http).revoke_key, caller, key_id)).as_json())
 
 
 @router.get("/collections/{name}/shares")

@@ -1,0 +1,107 @@
+"""Keys across two gateway processes sharing one PostgreSQL access store: made with the CLI through
+one gateway's admin API, used on both, rotated, revoked (refused by both within a second) and
+expired; and the production profile refusing to start with no key anywhere."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from support.cli import invoke
+from support.postgres import fresh_database
+from support.servers import ServerProcess, start_gateway
+
+pytestmark = pytest.mark.integration
+CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+
+
+@pytest.fixture(scope="module")
+def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess, str]]:
+    with fresh_database("access") as store:
+        env = {"AISTACK_LLM__BACKEND": "fake", "AISTACK_ACCESS__STORE_URL": store,
+               "AISTACK_DEPLOY__ADMIN_KEYS": '["the-admin-key"]'}
+        first = start_gateway(env, tmp_path_factory.mktemp("access-1"))
+        second = start_gateway(env, tmp_path_factory.mktemp("access-2"))
+        try:
+            yield first, second, store
+        finally:
+            first.stop()
+            second.stop()
+
+
+def cli(url: str, *args: str) -> dict:
+    done = invoke(*args, "--url", url, "--json", env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
+    assert done.exit_code == 0, done.output
+    return json.loads(done.output)
+
+
+def status(server: ServerProcess, key: str) -> int:
+    return httpx.post(server.url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"},
+                      timeout=10).status_code
+
+
+def refused_within(servers: tuple[ServerProcess, ...], key: str, seconds: float) -> float:
+    """Seconds until every gateway answers 401 for the key (fails past `seconds`)."""
+    started = time.monotonic()
+    waiting = set(range(len(servers)))
+    while waiting:
+        waiting = {i for i in waiting if status(servers[i], key) != 401}
+        elapsed = time.monotonic() - started
+        assert elapsed < seconds, f"gateways {waiting} still accept the key after {elapsed:.2f} s"
+        time.sleep(0.05)
+    return elapsed
+
+
+def test_a_key_lives_and_dies_on_every_gateway(gateways) -> None:
+    first, second, _ = gateways
+    assert cli(first.url, "teams", "create", "red")["name"] == "red"
+    made = cli(first.url, "keys", "create", "--team", "red", "--scope", "chat", "--name", "ci")
+    key = made["secret"]
+    assert made["key"].startswith("sk-ais-") and key not in made["key"]
+    assert status(first, key) == status(second, key) == 200
+    listed = cli(second.url, "keys")
+    assert [k["key"] for k in listed] == [made["key"]] and "secret" not in listed[0]
+
+    rotated = cli(second.url, "keys", "rotate", made["key"])
+    refused_within((first, second), key, 1.0)
+    assert status(first, rotated["secret"]) == status(second, rotated["secret"]) == 200
+
+    done = invoke("keys", "revoke", rotated["key"], "--url", first.url,
+                  env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
+    assert done.exit_code == 0 and "revoked" in done.output
+    refused_within((first, second), rotated["secret"], 1.0)
+    answer = httpx.post(first.url + "/v1/chat/completions", json=CHAT,
+                        headers={"Authorization": f"Bearer {rotated['secret']}"})
+    assert answer.json()["error"]["code"] == "invalid_api_key" and "revoked" in answer.json()["error"]["message"]
+
+
+def test_an_expired_key_is_refused_and_no_key_means_no_entry(gateways) -> None:
+    first, second, _ = gateways
+    cli(first.url, "teams", "create", "blue")
+    short = cli(first.url, "keys", "create", "--team", "blue", "--expires-in-days", "0.00002")  # 1.7 s
+    assert status(second, short["secret"]) == 200
+    time.sleep(2.0)
+    expired = httpx.post(second.url + "/v1/chat/completions", json=CHAT,
+                         headers={"Authorization": f"Bearer {short['secret']}"})
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+    # keys exist now: no key, a random one and a user key on the admin API are all refused
+    assert httpx.post(first.url + "/v1/chat/completions", json=CHAT).status_code == 401
+    assert status(first, "sk-random-token") == 401
+    user = cli(first.url, "keys", "create", "--team", "blue")
+    teams = httpx.get(first.url + "/v1/admin/teams", headers={"Authorization": f"Bearer {user['secret']}"})
+    assert teams.status_code == 403 and "admin" in teams.json()["error"]["message"]
+    wrong = invoke("teams", "--url", first.url, env={"AISTACK_CLIENT__API_KEY": user["secret"]})
+    assert wrong.exit_code == 1 and "admin" in wrong.output
+
+
+def test_the_production_profile_refuses_to_start_without_keys(tmp_path: Path) -> None:
+    empty = tmp_path / "keys"
+    empty.write_text("\n")
+    done = invoke("serve", env={"AISTACK_PROFILES": "production", "AISTACK_HOME": str(tmp_path / "home"),
+                                "AISTACK_API_KEYS_FILE": str(empty), "VLLM_API_KEY_FILE": ""})
+    said = " ".join(done.output.split())
+    assert done.exit_code == 1 and "no key exists" in said and "server.auth: none" in said
