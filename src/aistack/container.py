@@ -17,6 +17,8 @@ from aistack.settings import Settings
 log = logging.getLogger("aistack")
 
 if TYPE_CHECKING:
+    from aistack.access.ledger import Ledger
+    from aistack.access.quotas import Quotas
     from aistack.access.service import AccessService
     from aistack.agents.service import AgentService
     from aistack.chat.embeddings import EmbeddingService
@@ -120,6 +122,26 @@ class Container:
         return True
 
     @property
+    def quotas(self) -> Quotas:
+        """Every caller's limits, counted in this process or in Redis (deploy.rate_limit.backend)."""
+        from aistack.access.buckets import create_buckets
+        from aistack.access.quotas import Quotas
+
+        limits = self.settings.deploy.rate_limit
+        return self._get("quotas", lambda: Quotas(create_buckets(limits), limits))
+
+    @property
+    def ledger(self) -> Ledger:
+        """The usage ledger, in the access store: queued per request, written in batches off the loop."""
+        from aistack.access.ledger import Ledger
+
+        config = self.settings.access
+        return self._get("ledger", lambda: Ledger(self.access.store, config.usage_flush_seconds,
+                                                   retention_days=config.usage_retention_days,
+                                                   rollup_retention_days=config.rollup_retention_days,
+                                                   metrics=self.metrics))
+
+    @property
     def embeddings(self) -> EmbeddingService:
         from aistack.chat.embeddings import EmbeddingService
 
@@ -214,6 +236,10 @@ class Container:
             self._bindings["agents"].close()
         if "llm" in self._bindings:
             await self._bindings["llm"].close()
+        if "quotas" in self._bindings:
+            await self._bindings["quotas"].close()
+        if "ledger" in self._bindings:
+            await self._bindings["ledger"].close()
         for name in ("embedder", "store"):
             if name in self._bindings:
                 self._bindings[name].close()

@@ -107,6 +107,14 @@ class RateLimited(AistackError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class QuotaExceeded(AistackError):
+    """A token budget is spent: OpenAI's answer to a spent quota (429 insufficient_quota)."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+
+
 class BackendUnavailable(AistackError):
     status = 503
     type = "server_error"

@@ -87,6 +87,11 @@ class Metrics:
                                      "Documents written to a collection (new or changed)", ["collection"], registry=r)
         self.rag_chunks = Counter("rag_chunks_ingested_total", "Chunks written to a collection",
                                   ["collection"], registry=r)
+        # Teams: few, and made by an admin, so the labels stay bounded.
+        self.team_requests = Counter("aistack_team_requests_total", "API requests by team and outcome",
+                                     ["team", "outcome"], registry=r)
+        self.team_tokens = Counter("aistack_team_tokens_total", "LLM tokens by team (prompt or completion)",
+                                   ["team", "kind"], registry=r)
         # Agents.
         self.agent_runs = Counter("agent_runs_total", "Agent runs that ended or paused, by outcome",
                                   ["agent", "outcome"], registry=r)

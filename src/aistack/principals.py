@@ -34,6 +34,19 @@ def check_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozen
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Quotas of a team or a key; None is no limit of that kind."""
+
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    token_budget: int | None = None
+    budget_period: str | None = None  # day | month
+
+
+NO_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
 class Principal:
     """`name` is what logs and audit trails show (a key's public prefix, `oidc:<subject>`,
     `bootstrap`, `admin-key`, `anonymous`); `models`, when set, are the only models it may use."""
@@ -46,6 +59,8 @@ class Principal:
     user: str | None = None
     client: str | None = None  # the client's address (what anonymous use is limited by)
     anonymous: bool = field(default=False)
+    limits: Limits = NO_LIMITS  # its key's quotas
+    team_limits: Limits = NO_LIMITS  # its team's quotas, shared by the team's keys
 
     @property
     def admin(self) -> bool:

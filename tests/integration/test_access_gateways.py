@@ -1,15 +1,20 @@
-"""Keys across two gateway processes sharing one PostgreSQL access store: made with the CLI through
-one gateway's admin API, used on both, rotated, revoked (refused by both within a second) and
-expired; and the production profile refusing to start with no key anywhere."""
+"""Keys and quotas across two gateway processes sharing one PostgreSQL access store and one Redis:
+keys made with the CLI through one gateway's admin API, used on both, rotated, revoked (refused by
+both within a second) and expired; 16 streaming clients whose SDK usage the ledger matches
+exactly; a spent budget raced on both gateways; and the production profile refusing to start with
+no key anywhere."""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from support.cli import invoke
 from support.postgres import fresh_database
@@ -22,8 +27,11 @@ CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hi"}], "max_t
 @pytest.fixture(scope="module")
 def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess, str]]:
     with fresh_database("access") as store:
-        env = {"AISTACK_LLM__BACKEND": "fake", "AISTACK_ACCESS__STORE_URL": store,
-               "AISTACK_DEPLOY__ADMIN_KEYS": '["the-admin-key"]'}
+        env = {"AISTACK_LLM__BACKEND": "fake", "AISTACK_LLM__FAKE__REPLY": "one two three four five",
+               "AISTACK_LLM__FAKE__DELAY": "0.01", "AISTACK_LLM__FAKE__MAX_QUEUE": "64",
+               "AISTACK_ACCESS__STORE_URL": store, "AISTACK_ACCESS__USAGE_FLUSH_SECONDS": "0.2",
+               "AISTACK_DEPLOY__ADMIN_KEYS": '["the-admin-key"]', "AISTACK_DEPLOY__RATE_LIMIT__BACKEND": "redis",
+               "AISTACK_DEPLOY__RATE_LIMIT__KEY_PREFIX": f"aistack-test:{uuid.uuid4().hex}:"}
         first = start_gateway(env, tmp_path_factory.mktemp("access-1"))
         second = start_gateway(env, tmp_path_factory.mktemp("access-2"))
         try:
@@ -36,7 +44,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerP
 def cli(url: str, *args: str) -> dict:
     done = invoke(*args, "--url", url, "--json", env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
     assert done.exit_code == 0, done.output
-    return json.loads(done.output)
+    return json.loads(done.stdout)
 
 
 def status(server: ServerProcess, key: str) -> int:
@@ -105,3 +113,52 @@ def test_the_production_profile_refuses_to_start_without_keys(tmp_path: Path) ->
                                 "AISTACK_API_KEYS_FILE": str(empty), "VLLM_API_KEY_FILE": ""})
     said = " ".join(done.output.split())
     assert done.exit_code == 1 and "no key exists" in said and "server.auth: none" in said
+
+
+def stream_usage(server: ServerProcess, key: str, question: str) -> int:
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, timeout=60)
+    total = 0
+    for chunk in client.chat.completions.create(model="fake", stream=True, stream_options={"include_usage": True},
+                                                messages=[{"role": "user", "content": question}]):
+        total = chunk.usage.total_tokens if chunk.usage else total
+    return total
+
+
+def ledger_total(server: ServerProcess, team: str) -> dict:
+    rows = httpx.get(server.url + "/v1/usage", params={"team": team, "by": "team"},
+                     headers={"Authorization": "Bearer the-admin-key"}, timeout=10).json()["data"]
+    return rows[0] if rows else {"requests": 0, "total_tokens": 0}
+
+
+def test_sixteen_streams_on_two_gateways_and_the_ledger_counts_what_the_sdk_was_told(gateways) -> None:
+    first, second, _ = gateways
+    cli(first.url, "teams", "create", "load", "--tpm", "100000")
+    key = cli(first.url, "keys", "create", "--team", "load")["secret"]
+    questions = [("word " * (i % 5 + 1)).strip() for i in range(32)]  # prompts of different lengths
+    with ThreadPoolExecutor(16) as pool:
+        told = list(pool.map(lambda iq: stream_usage((first, second)[iq[0] % 2], key, iq[1]), enumerate(questions)))
+    assert all(told)
+    deadline = time.monotonic() + 10
+    while ledger_total(second, "load")["requests"] < 32 and time.monotonic() < deadline:
+        time.sleep(0.2)  # each gateway writes its rows every 0.2 s
+    total = ledger_total(second, "load")
+    assert total["requests"] == 32 and total["total_tokens"] == sum(told)
+    by_day = invoke("usage", "--team", "load", "--url", first.url, env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
+    assert by_day.exit_code == 0 and str(sum(told)) in by_day.output
+
+
+def test_a_spent_budget_lets_nothing_through_on_either_gateway(gateways) -> None:
+    first, second, _ = gateways
+    cli(first.url, "teams", "create", "tight", "--budget", "40", "--period", "day")
+    key = cli(first.url, "keys", "create", "--team", "tight")["secret"]
+    spent = 0
+    while status(first if spent % 2 else second, key) == 200:  # each answer: a few prompt tokens and 5 completion
+        spent += 1
+        assert spent < 20
+    with ThreadPoolExecutor(16) as pool:
+        raced = list(pool.map(lambda i: httpx.post((first, second)[i % 2].url + "/v1/chat/completions", json=CHAT,
+                                                   headers={"Authorization": f"Bearer {key}"}, timeout=30), range(32)))
+    assert [r.status_code for r in raced] == [429] * 32
+    assert {r.json()["error"]["code"] for r in raced} == {"insufficient_quota"}
+    time.sleep(0.5)
+    assert ledger_total(first, "tight")["requests"] == spent + 1 + 32  # every refusal is in the ledger too

@@ -1,5 +1,6 @@
-"""The Redis limiter against the real Redis at 127.0.0.1:6379: the rate limiter contract the
-in-process limiter passes too, and one limit shared by two gateway processes."""
+"""The Redis bucket store against the real Redis at 127.0.0.1:6379: the contract the in-process
+store passes too, one limit shared by two gateway processes, and a Redis that is down: 503 by
+default, admitted when the settings say open."""
 
 from __future__ import annotations
 
@@ -10,29 +11,18 @@ import httpx
 import pytest
 from support.servers import start_gateway
 
-from aistack.deploy.ratelimit import RedisLimiter
-from aistack.settings.deploy import RateLimitSettings
-from aistack.testing.ratelimit import RateLimiterContract
+from aistack.access.buckets import RedisBuckets
+from aistack.testing.ratelimit import BucketsContract
 
-pytestmark = pytest.mark.integration
-
-
-def settings(**fields: object) -> RateLimitSettings:
-    return RateLimitSettings(key_prefix=f"aistack-test:{uuid.uuid4().hex}:", **fields)
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-class TestRedisLimiter(RateLimiterContract):
+class TestRedisBuckets(BucketsContract):
     @pytest.fixture
-    def make_limiter(self):
-        made: list[RedisLimiter] = []
-
-        def make(capacity: float, per_minute: float) -> RedisLimiter:
-            made.append(RedisLimiter(settings(), capacity, per_minute))
-            return made[-1]
-
-        yield make
-        for limiter in made:
-            limiter.close()
+    async def buckets(self):
+        made = RedisBuckets("redis://127.0.0.1:6379/0", f"aistack-test:{uuid.uuid4().hex}:")
+        yield made
+        await made.close()
 
 
 def test_two_gateways_sharing_redis_enforce_one_limit(tmp_path: Path) -> None:
@@ -52,3 +42,25 @@ def test_two_gateways_sharing_redis_enforce_one_limit(tmp_path: Path) -> None:
     finally:
         for gateway in gateways:
             gateway.stop()
+
+
+@pytest.mark.parametrize("on_down", ["closed", "open"])
+def test_a_redis_that_is_down_refuses_or_admits_as_configured(tmp_path: Path, on_down: str) -> None:
+    from support.servers import free_port
+
+    env = {"AISTACK_DEPLOY__RATE_LIMIT__ENABLED": "true", "AISTACK_DEPLOY__RATE_LIMIT__BACKEND": "redis",
+           "AISTACK_DEPLOY__RATE_LIMIT__REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens
+           "AISTACK_DEPLOY__RATE_LIMIT__ON_STORE_DOWN": on_down}
+    gateway = start_gateway(env, tmp_path, f"redis-down-{on_down}")
+    try:
+        answer = httpx.get(gateway.url + "/v1/models", timeout=10)
+        health = httpx.get(gateway.url + "/health", timeout=10)
+    finally:
+        gateway.stop()
+    assert health.status_code == 200
+    if on_down == "closed":
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "backend_unavailable"
+        assert "quota store is unavailable" in answer.json()["error"]["message"]
+        assert "127.0.0.1" not in answer.text
+    else:
+        assert answer.status_code == 200

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from aistack.access.service import AccessService, WouldBlock
-from aistack.access.store import AccessStore, Limits
+from aistack.access.store import AccessStore
+from aistack.principals import Limits
 from aistack.errors import AuthenticationFailed, Conflict, Forbidden, InvalidRequest, ModelNotFound, NotFound
 from aistack.knowledge.owners import Owners, Share, owner_of, stored_name
 from aistack.principals import ANONYMOUS, OPERATOR, Principal
@@ -173,3 +174,38 @@ def test_collection_names_per_team_and_shares(access: AccessService) -> None:
         owners.resolve(blue, "red:docs")
     assert Owners().visible(OPERATOR, ["red__docs", "docs"]) == {"red__docs": "red:docs", "docs": "docs"}
     assert Owners().visible(ANONYMOUS, ["red__docs", "docs"]) == {"docs": "docs"}
+
+
+def test_the_ledger_rolls_requests_up_by_hour_and_reports_read_only_the_rollups(tmp_path: Path) -> None:
+    import anyio
+
+    from aistack.access.ledger import Ledger
+
+    store = AccessStore(tmp_path / "ledger.db")
+    ledger = Ledger(store)
+    entries = [
+        {"path": "/v1/chat/completions", "principal": "key:aa", "key_id": "aa", "team": "red", "model": "m",
+         "status": 200, "prompt_tokens": 7, "completion_tokens": 3, "latency_ms": 10.0, "stream": True},
+        {"path": "/v1/chat/completions", "principal": "key:aa", "key_id": "aa", "team": "red", "model": "m",
+         "status": 200, "finish_reason": "cancelled", "streamed_chunks": 4, "latency_ms": 30.0, "stream": True},
+        {"path": "/v1/embeddings", "principal": "key:bb", "key_id": "bb", "team": "blue", "model": "e",
+         "status": 400, "latency_ms": 2.0},
+        {"path": "/health", "principal": "anonymous", "status": 200},  # not an API call
+        {"path": "/v1/models", "status": 401},  # refused before anyone was known
+    ]
+    for entry in entries:
+        ledger.record(entry)
+    assert anyio.run(ledger.flush) == 3
+    by_team = {r["team"]: r for r in store.usage("2000-01-01", by="team")}
+    assert by_team["red"]["requests"] == 2 and by_team["red"]["abandoned"] == 1
+    assert by_team["red"]["prompt_tokens"] == 7 and by_team["red"]["completion_tokens"] == 3 + 4
+    assert by_team["red"]["mean_latency_ms"] == 20.0
+    assert by_team["blue"]["errors"] == 1 and by_team["blue"]["total_tokens"] == 0
+    assert [r["requests"] for r in store.usage("2000-01-01", team="red", by="day")] == [2]
+    assert store.usage("2999-01-01", by="day") == []
+    access = AccessService(store, [], [])
+    with pytest.raises(Forbidden):
+        access.usage(Principal("k", team="red"))
+    assert {r["key"] for r in access.usage(OPERATOR, since="1d", by="key")} == {"aa", "bb"}
+    with pytest.raises(InvalidRequest, match="not a time"):
+        access.usage(OPERATOR, since="yesterday")

@@ -1,20 +1,22 @@
-"""Token buckets on a scripted clock, and the limit on the gateway (fake backend: control flow)."""
+"""Token buckets on a scripted clock, and the limits and budgets on the gateway (fake backend:
+control flow): the gateway-wide default, a team's and a key's own quotas, a spent budget."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 from support.gateway import CHAT, client_for, make_settings, value
 
-from aistack.deploy.ratelimit import MemoryLimiter
-from aistack.testing.ratelimit import RateLimiterContract
+from aistack.access.buckets import MemoryBuckets
+from aistack.testing.ratelimit import BucketsContract
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
 
-class TestMemoryLimiter(RateLimiterContract):
+class TestMemoryBuckets(BucketsContract):
     @pytest.fixture
-    def make_limiter(self):
-        return MemoryLimiter
+    def buckets(self):
+        return MemoryBuckets()
 
 
 class Clock:
@@ -27,19 +29,19 @@ class Clock:
 
 def test_burst_then_the_sustained_rate() -> None:
     clock = Clock()
-    limiter = MemoryLimiter(20, 30, clock)
-    decisions = [limiter.acquire("k") for _ in range(21)]
+    limiter = MemoryBuckets(clock)
+    decisions = [limiter.take_now("k", 20, 30) for _ in range(21)]
     assert [d.allowed for d in decisions] == [True] * 20 + [False]
     assert decisions[0].remaining == 19 and decisions[19].remaining == 0
     assert decisions[20].retry_after == pytest.approx(2.0) and decisions[20].retry_after_seconds == 2
     assert decisions[20].reset_seconds == pytest.approx(40.0)  # 20 tokens at 0.5/s
     clock.now += 1.0
-    assert not limiter.acquire("k").allowed  # half a token
+    assert not limiter.take_now("k", 20, 30).allowed  # half a token
     clock.now += 1.0
-    assert limiter.acquire("k").allowed
-    assert limiter.acquire("other").remaining == 19  # every key has its own bucket
+    assert limiter.take_now("k", 20, 30).allowed
+    assert limiter.take_now("other", 20, 30).remaining == 19  # every key has its own bucket
     clock.now += 3600
-    assert limiter.acquire("k").remaining == 19  # never more than the burst
+    assert limiter.take_now("k", 20, 30).remaining == 19  # never more than the burst
 
 
 async def test_the_gateway_limits_each_key_with_openai_headers() -> None:
@@ -95,13 +97,13 @@ async def test_limits_are_off_unless_enabled() -> None:
 
 def test_token_bucket_charges_after_and_admits_while_not_empty() -> None:
     clock = Clock()
-    tokens = MemoryLimiter(100, 100, clock)
-    assert tokens.acquire("k", cost=0).allowed  # looks only
-    assert tokens.acquire("k", 150, force=True).remaining == 0  # an answer used more than was left
-    refused = tokens.acquire("k", cost=0)
+    tokens = MemoryBuckets(clock)
+    assert tokens.take_now("k", 100, 100, cost=0).allowed  # looks only
+    assert tokens.take_now("k", 100, 100, 150, force=True).remaining == 0  # an answer used more than was left
+    refused = tokens.take_now("k", 100, 100, cost=0)
     assert not refused.allowed and refused.retry_after == pytest.approx(51 / (100 / 60))  # out of debt
     clock.now += 31
-    assert tokens.acquire("k", cost=0).allowed
+    assert tokens.take_now("k", 100, 100, cost=0).allowed
 
 
 async def test_the_gateway_limits_tokens_per_minute() -> None:
@@ -119,3 +121,51 @@ async def test_the_gateway_limits_tokens_per_minute() -> None:
     assert first.json()["usage"]["total_tokens"] == 5 and "data: [DONE]" in chunks
     assert refused.status_code == 429 and "Token rate limit" in refused.json()["error"]["message"]
     assert int(refused.headers["retry-after"]) >= 1
+
+
+async def _team_key(http, team: dict, **key: object) -> dict[str, str]:
+    admin = {"Authorization": "Bearer admin"}
+    assert (await http.post("/v1/admin/teams", json=team, headers=admin)).status_code == 201
+    made = await http.post("/v1/admin/keys", json={"team": team["name"], **key}, headers=admin)
+    assert made.status_code == 201, made.text
+    return {"Authorization": f"Bearer {made.json()['secret']}"}
+
+
+async def test_a_teams_requests_per_minute_are_shared_by_its_keys_and_a_keys_own_are_its_own() -> None:
+    settings = make_settings()
+    settings.deploy.admin_keys = [SecretStr("admin")]
+    http, container = await client_for(settings)
+    try:
+        red = await _team_key(http, {"name": "red", "requests_per_minute": 3})
+        admin = {"Authorization": "Bearer admin"}
+        second = {"Authorization": "Bearer " + (await http.post(
+            "/v1/admin/keys", json={"team": "red"}, headers=admin)).json()["secret"]}
+        codes = [(await http.get("/v1/models", headers=key)).status_code for key in (red, second, red, second)]
+        limited = await http.get("/v1/models", headers=red)
+        slow = await _team_key(http, {"name": "blue"}, requests_per_minute=1)
+        own = [(await http.get("/v1/models", headers=slow)).status_code for _ in range(2)]
+    finally:
+        await container.close()
+    assert codes == [200, 200, 200, 429]  # three for the team, whichever key
+    assert "team red" in limited.json()["error"]["message"] and limited.headers["retry-after"] == "20"
+    assert own == [200, 429]
+
+
+async def test_a_spent_budget_answers_insufficient_quota_and_lets_nothing_through() -> None:
+    settings = make_settings()
+    settings.deploy.admin_keys = [SecretStr("admin")]
+    http, container = await client_for(settings)
+    try:
+        key = await _team_key(http, {"name": "red", "token_budget": 12, "budget_period": "day"})
+        answers = [await http.post("/v1/chat/completions", json=CHAT, headers=key) for _ in range(4)]
+        models = await http.get("/v1/models", headers=key)
+        metrics = (await http.get("/metrics")).text
+    finally:
+        await container.close()
+    # each answer uses 5 tokens: 5, 10, 15 (past 12 by the one in flight), then nothing
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    error = answers[3].json()["error"]
+    assert error["type"] == error["code"] == "insufficient_quota"
+    assert "team red's daily token budget (15 of 12 tokens used)" in error["message"]
+    assert models.status_code == 429  # every route, not only the ones that spend tokens
+    assert value(metrics, "llm_requests_rejected_total", model="*", reason="budget") == 2

@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from aistack.access.keys import digest, key_id_of, new_key
-from aistack.access.store import AccessStore, ApiKey, Limits, Team, User, now
+from aistack.access.store import AccessStore, ApiKey, Team, User, now
 from aistack.errors import AuthenticationFailed, InvalidRequest, NotFound
 from aistack.knowledge.owners import Owners, Share, stored_name
 from aistack.principals import (
     ANONYMOUS,
     DEFAULT_TEAM,
     SCOPES,
+    Limits,
     USER_SCOPES,
     Principal,
     check_scopes,
@@ -143,7 +144,8 @@ class AccessService:
             return "Incorrect API key provided."
         models = _narrowest(key.models, team.models)
         return Principal(f"key:{key.id}", team=key.team, scopes=frozenset(key.scopes),
-                         models=frozenset(models) if models is not None else None, key_id=key.id, user=key.user)
+                         models=frozenset(models) if models is not None else None, key_id=key.id, user=key.user,
+                         limits=key.limits, team_limits=team.limits)
 
     # -- teams, users, keys (the admin's; blocking) ---------------------------------------------
 
@@ -221,6 +223,17 @@ class AccessService:
         self.store.rotate(old.id, record)
         return IssuedKey(record, secret)
 
+    # -- usage (the ledger's rollups) -----------------------------------------------------------
+
+    def usage(self, caller: Principal, since: str | None = None, until: str | None = None, team: str | None = None,
+              key: str | None = None, model: str | None = None, by: str = "day") -> list[dict]:
+        """Requests and tokens from the hourly rollups, summed by hour, day, month, team, key or model."""
+        caller.require("admin")
+        if by not in ("hour", "day", "month", "team", "key", "model"):
+            raise InvalidRequest("by is one of hour, day, month, team, key, model", param="by")
+        return self.store.usage(since_of(since), since_of(until) if until else None, team,
+                                _key_id(key) if key else None, model, by)
+
     # -- collection shares (the owning team's) --------------------------------------------------
 
     def _owned(self, caller: Principal, collection: str) -> tuple[str, str]:
@@ -253,6 +266,22 @@ class AccessService:
     def shares(self) -> list[Share]:
         """Every share (the knowledge service resolves names with them)."""
         return self.store.shares()
+
+
+def since_of(value: str | None, default_days: int = 30) -> str:
+    """An ISO time from `7d`, `24h`, a date or a time (UTC); empty: `default_days` ago."""
+    now = datetime.now(timezone.utc)
+    if not value:
+        return (now - timedelta(days=default_days)).isoformat()
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if value[:-1].isdigit() and value[-1] in units:
+        return (now - timedelta(**{units[value[-1]]: int(value[:-1])})).isoformat()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(f"'{value}' is not a time: use 7d, 24h, 2026-11-01 or 2026-11-01T08:00",
+                             param="since") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat()
 
 
 def _narrowest(key_models: list[str] | None, team_models: list[str] | None) -> list[str] | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from aistack.errors import Conflict, NotFound
 from aistack.knowledge.owners import Share
+from aistack.principals import Limits
 from aistack.sqlstore import SqlStore
 
 MIGRATIONS = [
@@ -31,21 +32,24 @@ MIGRATIONS = [
             team TEXT NOT NULL, collection TEXT NOT NULL, grantee TEXT NOT NULL, access TEXT NOT NULL,
             created_at TEXT NOT NULL, PRIMARY KEY (team, collection, grantee))""",
     ],
+    [  # the usage ledger: raw events (kept access.usage_retention_days) and hourly rollups reports read
+        """CREATE TABLE IF NOT EXISTS usage_events (
+            at TEXT NOT NULL, principal TEXT NOT NULL, key_id TEXT, team TEXT NOT NULL, model TEXT,
+            path TEXT NOT NULL, status INTEGER NOT NULL, prompt_tokens BIGINT NOT NULL,
+            completion_tokens BIGINT NOT NULL, latency_ms DOUBLE PRECISION NOT NULL, stream INTEGER NOT NULL,
+            outcome TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS usage_events_at ON usage_events (at)",
+        """CREATE TABLE IF NOT EXISTS usage_hourly (
+            hour TEXT NOT NULL, team TEXT NOT NULL, key_id TEXT NOT NULL, model TEXT NOT NULL,
+            requests BIGINT NOT NULL, errors BIGINT NOT NULL, abandoned BIGINT NOT NULL,
+            prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL, latency_ms DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (hour, team, key_id, model))""",
+    ],
 ]
 
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Quotas of a team or a key; None is no limit of that kind."""
-
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    token_budget: int | None = None
-    budget_period: str | None = None  # day | month
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,22 @@ class ApiKey:
 
         data = {k: v for k, v in asdict(self).items() if k not in ("digest", "last4", "limits")}
         return {"object": "api_key", **data, **asdict(self.limits), "key": public_name(self.id, self.last4)}
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    at: str  # ISO 8601, UTC
+    principal: str
+    key_id: str | None
+    team: str
+    model: str | None
+    path: str
+    status: int
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    stream: bool
+    outcome: str  # ok | error | abandoned
 
 
 def _list(value: str | None) -> list[str] | None:
@@ -231,6 +251,65 @@ class AccessStore:
                 raise NotFound(f"no active key '{old_id}'", param="key")
             self._insert_key(db, new)
         return new
+
+    # the usage ledger
+
+    def record_usage(self, events: list[UsageEvent]) -> None:
+        """One transaction: the raw rows, and each one added into its hour's rollup."""
+        if not events:
+            return
+        rollups: dict[tuple[str, str, str, str], list[float]] = {}
+        for e in events:
+            row = rollups.setdefault((e.at[:13], e.team, e.key_id or e.principal, e.model or "-"), [0] * 6)
+            for i, value in enumerate((1, e.status >= 400, e.outcome == "abandoned", e.prompt_tokens,
+                                       e.completion_tokens, e.latency_ms)):
+                row[i] += value
+        with self.sql.transaction() as db:
+            for e in events:
+                db.execute("INSERT INTO usage_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (e.at, e.principal, e.key_id, e.team, e.model, e.path, e.status, e.prompt_tokens,
+                            e.completion_tokens, e.latency_ms, int(e.stream), e.outcome))
+            for (hour, team, key, model), (n, errors, abandoned, prompt, completion, latency) in rollups.items():
+                db.execute(
+                    "INSERT INTO usage_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (hour, team, key_id, model) DO UPDATE SET "
+                    "requests = usage_hourly.requests + excluded.requests, "
+                    "errors = usage_hourly.errors + excluded.errors, "
+                    "abandoned = usage_hourly.abandoned + excluded.abandoned, "
+                    "prompt_tokens = usage_hourly.prompt_tokens + excluded.prompt_tokens, "
+                    "completion_tokens = usage_hourly.completion_tokens + excluded.completion_tokens, "
+                    "latency_ms = usage_hourly.latency_ms + excluded.latency_ms",
+                    (hour, team, key, model, int(n), int(errors), int(abandoned), int(prompt), int(completion),
+                     float(latency)))
+
+    def usage(self, since: str, until: str | None = None, team: str | None = None, key_id: str | None = None,
+              model: str | None = None, by: str = "day") -> list[dict[str, Any]]:
+        """Rollups summed by `by` (hour, day, month, team, key or model), read from the hourly rollups only."""
+        group = {"hour": "hour", "day": "substr(hour, 1, 10)", "month": "substr(hour, 1, 7)", "team": "team",
+                 "key": "key_id", "model": "model"}[by]
+        where, params = ["hour >= ?"], [since[:13]]
+        for column, value in (("hour < ?", until and until[:13]), ("team = ?", team), ("key_id = ?", key_id),
+                              ("model = ?", model)):
+            if value:
+                where.append(column)
+                params.append(value)
+        query = (f"SELECT {group} AS grp, SUM(requests), SUM(errors), SUM(abandoned), SUM(prompt_tokens), "
+                 f"SUM(completion_tokens), SUM(latency_ms) FROM usage_hourly WHERE {' AND '.join(where)} "
+                 f"GROUP BY grp ORDER BY grp")
+        with self.sql.transaction(write=False) as db:
+            rows = db.execute(query, tuple(params)).fetchall()
+        found = []
+        for grp, *sums in rows:  # PostgreSQL sums BIGINTs as numeric (Decimal)
+            n, errors, abandoned, prompt, completion = (int(v) for v in sums[:5])
+            found.append({by: grp, "requests": n, "errors": errors, "abandoned": abandoned, "prompt_tokens": prompt,
+                          "completion_tokens": completion, "total_tokens": prompt + completion,
+                          "mean_latency_ms": round(float(sums[5]) / n, 2) if n else 0.0})
+        return found
+
+    def prune_usage(self, events_before: str, rollups_before: str) -> None:
+        with self.sql.transaction() as db:
+            db.execute("DELETE FROM usage_events WHERE at < ?", (events_before,))
+            db.execute("DELETE FROM usage_hourly WHERE hour < ?", (rollups_before[:13],))
 
     # shares
 

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Column, Table
 
-from aistack.access.store import Limits
+from aistack.principals import Limits
 from aistack.cli.common import client_for, console, print_json, settings, using
 from aistack.cli.rag import JSON, URL
 from aistack.client.access import GatewayAccess, LocalAccess
@@ -160,3 +160,25 @@ def revoke_key(key: str = typer.Argument(..., help="The key's public name or id.
     """Stop a key: every gateway refuses it within access.cache_seconds (at most 1 s)."""
     done = with_access(url, lambda c: c.revoke_key(key))
     console.print(f"key {done['key']} revoked")
+
+
+def usage(
+    team: str = typer.Option(None, "--team"),
+    key: str = typer.Option(None, "--key", help="A key's public name or id."),
+    model: str = typer.Option(None, "--model"),
+    since: str = typer.Option(None, "--since", help="7d, 24h, or a date (UTC). Default: 30 days."),
+    until: str = typer.Option(None, "--until"),
+    by: str = typer.Option("day", "--by", help="hour, day, month, team, key or model."),
+    url: str = URL,
+    json: bool = JSON,
+) -> None:
+    """Requests and tokens from the usage ledger (its hourly rollups), by day, team, key or model."""
+    rows = with_access(url, lambda c: c.usage(since=since, until=until, team=team, key=key, model=model, by=by))
+    if json:
+        return print_json(rows)
+    table = Table(by, "requests", "errors", "abandoned", "prompt tokens", "completion tokens", "total tokens",
+                  "mean latency ms")
+    for r in rows:
+        table.add_row(str(r[by]), str(r["requests"]), str(r["errors"]), str(r["abandoned"]), str(r["prompt_tokens"]),
+                      str(r["completion_tokens"]), str(r["total_tokens"]), f"{r['mean_latency_ms']:.1f}")
+    console.print(table)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from aistack.access.store import Limits
+from aistack.principals import Limits
 from aistack.client.http import Gateway
 from aistack.client.local import Local, guard
 
@@ -23,6 +23,7 @@ class AccessClient(Protocol):
     def create_key(self, **options: Any) -> dict[str, Any]: ...
     def rotate_key(self, key: str) -> dict[str, Any]: ...
     def revoke_key(self, key: str) -> dict[str, Any]: ...
+    def usage(self, **query: str | None) -> list[dict[str, Any]]: ...
     def close(self) -> None: ...
 
 
@@ -62,6 +63,9 @@ class GatewayAccess(Gateway):
     def revoke_key(self, key: str) -> dict[str, Any]:
         return self.call("POST", f"/v1/admin/keys/{key}/revoke")
 
+    def usage(self, **query: str | None) -> list[dict[str, Any]]:
+        return self.call("GET", "/v1/usage", params={k: v for k, v in query.items() if v})["data"]
+
 
 class LocalAccess(Local):
     @property
@@ -99,3 +103,6 @@ class LocalAccess(Local):
 
     def revoke_key(self, key: str) -> dict[str, Any]:
         return guard(lambda: self.service.revoke_key(self.caller, key)).as_json()
+
+    def usage(self, **query: str | None) -> list[dict[str, Any]]:
+        return guard(lambda: self.service.usage(self.caller, **query))

@@ -11,11 +11,10 @@ from fastapi import Depends, FastAPI
 import aistack
 from aistack.console import router as console_router
 from aistack.container import Container
-from aistack.deploy.ratelimit import create_limiter, create_token_limiter
 from aistack.gateway.auth import authenticate
 from aistack.gateway.errors import ERROR_RESPONSES, install_error_handlers
 from aistack.gateway.middleware import GatewayMiddleware
-from aistack.gateway.ratelimit import RateLimit, StickyKey
+from aistack.gateway.guards import Quota, StickyKey
 from aistack.gateway.routers import (
     access,
     admin,
@@ -33,21 +32,15 @@ from aistack.llm.instrumented import watch_health
 def create_app(container: Container) -> FastAPI:
     settings = container.settings
 
-    limits = settings.deploy.rate_limit
-    limiter = create_limiter(limits) if limits.enabled else None
-    token_limiter = create_token_limiter(limits) if limits.enabled else None
-
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await container.start()
+        container.ledger.start()
         watcher = asyncio.create_task(watch_health(container.llm, settings.observability.health_interval))
         try:
             yield
         finally:
             watcher.cancel()
-            for closing in (limiter, token_limiter):
-                if closing is not None:
-                    closing.close()
             await container.close()
 
     app = FastAPI(title="aistack gateway", version=aistack.__version__, lifespan=lifespan)
@@ -57,9 +50,7 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(console_router)  # the page itself holds no data: every call it makes needs the key
     if settings.observability.metrics:
         app.include_router(metrics.router)
-    guards = [Depends(authenticate)]  # the caller: every service call below takes it
-    if limiter is not None:
-        guards.append(Depends(RateLimit(limiter, container.metrics, limits.requests_per_minute, token_limiter)))
+    guards = [Depends(authenticate), Depends(Quota(container.quotas, container.metrics))]  # the caller, its quotas
     if settings.llm.backend == "slots":
         guards.append(Depends(StickyKey(settings.deploy.sticky_header)))
     app.include_router(admin.router, responses=ERROR_RESPONSES)
@@ -67,5 +58,5 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(router, dependencies=guards, responses=ERROR_RESPONSES)
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
-                       max_upload_bytes=settings.ingest.max_upload_bytes)
+                       max_upload_bytes=settings.ingest.max_upload_bytes, on_done=container.ledger.record)
     return app

@@ -12,6 +12,7 @@ import anyio
 from fastapi import Depends, Request
 
 from aistack.access.service import AccessService, WouldBlock
+from aistack.gateway.middleware import request_log
 from aistack.principals import Principal
 
 
@@ -27,7 +28,7 @@ async def authenticate(request: Request) -> Principal:
         found = access.authenticate(token, client, blocking=False)
     except WouldBlock:
         found = await anyio.to_thread.run_sync(access.authenticate, token, client)
-    request.scope.setdefault("state", {})["principal"] = found  # the access log names it
+    request_log(request.scope).update(principal=found.name, team=found.team, key_id=found.key_id)  # never the key
     return found
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from aistack.access.ledger import tokens_of
 from aistack.errors import PayloadTooLarge
 
 access_log = logging.getLogger("aistack.access")
@@ -23,8 +25,11 @@ def request_log(scope: dict[str, Any]) -> dict[str, Any]:
 
 
 class GatewayMiddleware:
-    def __init__(self, app: Any, max_body_bytes: int, max_upload_bytes: int | None = None):
+    def __init__(self, app: Any, max_body_bytes: int, max_upload_bytes: int | None = None,
+                 on_done: Callable[[dict[str, Any]], None] | None = None):
+        """`on_done` gets each finished request's log entry, on the loop (the usage ledger queues it)."""
         self.app = app
+        self.on_done = on_done
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes or max_body_bytes
 
@@ -61,19 +66,19 @@ class GatewayMiddleware:
             else:
                 await self.app(scope, too_large, send_with_id)
         finally:
-            self._charge(scope, entry)
+            await self._charge(scope, entry)
             self._log(scope, entry, status["code"], started)
+            if self.on_done is not None:
+                self.on_done(entry)
 
     @staticmethod
-    def _charge(scope: dict[str, Any], entry: dict[str, Any]) -> None:
-        """The token rate limit takes what the answer used (the route left its usage in the log)."""
+    async def _charge(scope: dict[str, Any], entry: dict[str, Any]) -> None:
+        """The caller's token limits and budgets take what the answer used (the route left its
+        usage in the log); the quota layer logs, never raises, when its store is down."""
         charge = scope.get("state", {}).get("charge_tokens")
-        used = (entry.get("prompt_tokens") or 0) + (entry.get("completion_tokens") or 0)
+        used = sum(tokens_of(entry))
         if charge is not None and used:
-            try:
-                charge(used)
-            except Exception as exc:  # a limiter that is down must not break a finished request
-                access_log.warning("token rate limit not charged: %s", exc)
+            await charge(used)
 
     async def _body_too_large(self, scope: dict[str, Any], headers: dict[bytes, bytes], receive: Any) -> Any:
         """None: fine as it is. True: reject. A callable: the buffered body to replay."""
@@ -119,8 +124,8 @@ class GatewayMiddleware:
 
     @staticmethod
     def _log(scope: dict[str, Any], entry: dict[str, Any], status: int, started: float) -> None:
-        if scope["path"] in ("/health", "/ready", "/metrics") and status == 200:
-            return
         entry.update(method=scope["method"], path=scope["path"], status=status,
                      latency_ms=round((time.perf_counter() - started) * 1000, 2))
+        if scope["path"] in ("/health", "/ready", "/metrics") and status == 200:
+            return
         access_log.info("request", extra={"fields": entry})

@@ -50,6 +50,8 @@ async def sse_response(
                 for choice in chunk.get("choices") or ():
                     if choice.get("finish_reason"):
                         access["finish_reason"] = choice["finish_reason"]
+                    if (choice.get("delta") or {}).get("content") or choice.get("text"):
+                        access["streamed_chunks"] = access.get("streamed_chunks", 0) + 1  # an abandoned stream's tokens
                 yield sse(chunk)
             finished = True
             yield DONE

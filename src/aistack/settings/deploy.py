@@ -11,15 +11,21 @@ from aistack.settings.section import Section
 
 
 class RateLimitSettings(Section):
+    """The gateway-wide default limit, and where every limit is counted (team and key quotas too)."""
+
     enabled: bool = Field(False, description="Limit requests per API key (per client address without keys).")
     requests_per_minute: float = Field(30, gt=0, description="Sustained rate, as the seed's limit_req zone (30r/m).")
     burst: int = Field(20, ge=1, description="Requests a quiet key may send at once (the seed's burst=20).")
     tokens_per_minute: int | None = Field(
         None, ge=1, description="LLM tokens (prompt + completion) per key and minute. Empty: no token limit.")
     backend: Literal["memory", "redis"] = Field(
-        "memory", description="memory: this process only; redis: one limit across gateway instances.")
+        "memory", description="Where limits, quotas and budgets are counted. memory: this process only; redis: one "
+        "count across gateway instances.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the shared limit.")
     key_prefix: str = Field("aistack:ratelimit:", description="Prefix of the Redis keys.")
+    on_store_down: Literal["closed", "open"] = Field(
+        "closed", description="When Redis cannot be reached: closed refuses requests (503), open admits them "
+        "unlimited (and logs it).")
 
 
 class SlotSettings(Section):

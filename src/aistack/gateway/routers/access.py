@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.access.service import AccessService
-from aistack.access.store import Limits
+from aistack.principals import Limits
 from aistack.gateway.auth import Caller
 from aistack.gateway.body import declares, parse
 from aistack.gateway.responses import JSONResponse
@@ -74,6 +74,16 @@ async def _off_loop(call: Any, *args: Any, **kwargs: Any) -> Any:
 async def me(caller: Caller) -> JSONResponse:
     """Who this key is: its name, team, scopes and models."""
     return JSONResponse({"object": "principal", **caller.as_dict(), "anonymous": caller.anonymous})
+
+
+@router.get("/usage")
+async def usage(http: Request, caller: Caller, since: str | None = None, until: str | None = None,
+                team: str | None = None, key: str | None = None, model: str | None = None,
+                by: Literal["hour", "day", "month", "team", "key", "model"] = "day") -> JSONResponse:
+    """Requests and tokens from the usage ledger's hourly rollups (`admin`): `since` is 7d, 24h or
+    an ISO date (default: 30 days)."""
+    found = await _off_loop(_access(http).usage, caller, since, until, team, key, model, by)
+    return JSONResponse({"object": "list", "by": by, "data": found})
 
 
 @router.get("/admin/teams")
