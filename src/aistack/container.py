@@ -96,13 +96,16 @@ class Container:
         from aistack.access.store import AccessStore
 
         def build() -> AccessService:
+            from aistack.access.oidc import OidcVerifier
+
             settings = self.settings
             location = settings.access.store_url or str(settings.home / "access" / "access.db")
+            oidc = OidcVerifier(settings.access.oidc) if settings.access.oidc.issuer else None
             return AccessService(AccessStore(location, settings.access.store_timeout),
                                  [k.get_secret_value() for k in settings.server.api_keys],
                                  [k.get_secret_value() for k in settings.deploy.admin_keys],
                                  settings.server.auth, settings.access.cache_seconds,
-                                 collection_exists=self._collection_exists)
+                                 collection_exists=self._collection_exists, oidc=oidc)
 
         return self._get("access", build)
 

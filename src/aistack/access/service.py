@@ -1,7 +1,8 @@
 """The access service: who a Bearer token is (a Principal), and the admin's teams, users and keys.
 
 A token is, in order: one of deploy.admin_keys (every scope, every team), one of server.api_keys
-(the default team's bootstrap key), or a key from the access store (`sk-ais-...`). A store key's
+(the default team's bootstrap key), an OIDC/JWT bearer token of `access.oidc.issuer`, or a key
+from the access store (`sk-ais-...`). A store key's
 check is trusted for `access.cache_seconds` (at most 1 s), so a revoked key stops working on
 every gateway within a second while a busy key reads the store about twice a second."""
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from aistack.access.keys import digest, key_id_of, new_key
+from aistack.access.oidc import OidcVerifier, looks_like_jwt
 from aistack.access.store import AccessStore, ApiKey, Team, User, now
 from aistack.errors import AuthenticationFailed, InvalidRequest, NotFound
 from aistack.knowledge.owners import Owners, Share, stored_name
@@ -58,9 +60,10 @@ def fingerprint(token: str) -> str:
 class AccessService:
     def __init__(self, store: AccessStore, api_keys: list[str], admin_keys: list[str], mode: str = "auto",
                  cache_seconds: float = 0.5, clock=time.monotonic,
-                 collection_exists: Callable[[str], bool] | None = None):
+                 collection_exists: Callable[[str], bool] | None = None, oidc: OidcVerifier | None = None):
         """`collection_exists` (by the vector store's name) keeps shares to real collections."""
         self.store = store
+        self.oidc = oidc
         self.collection_exists = collection_exists
         self.api_keys = [k.strip() for k in api_keys if k.strip()]
         self.admin_keys = [k.strip() for k in admin_keys if k.strip()]
@@ -77,7 +80,7 @@ class AccessService:
         """Whether a request without a key is refused."""
         if self.mode != "auto":
             return self.mode == "keys"
-        if self.api_keys:
+        if self.api_keys or self.oidc is not None:
             return True
         until, has = self._store_has_keys
         if self.clock() >= until:
@@ -89,7 +92,7 @@ class AccessService:
 
     def can_start(self) -> None:
         """Fail closed: `server.auth: keys` with no key anywhere refuses to start, saying why."""
-        if self.mode == "keys" and not (self.api_keys or self.admin_keys or self.store.has_keys()):
+        if self.mode == "keys" and not (self.api_keys or self.admin_keys or self.oidc or self.store.has_keys()):
             raise InvalidRequest(
                 "server.auth is 'keys' (the production profile) but no key exists: put keys in server.api_keys_file, "
                 "create one with `aistack keys create --team <team>`, or set server.auth: none to run without "
@@ -107,15 +110,13 @@ class AccessService:
             raise AuthenticationFailed("Missing API key: send it as 'Authorization: Bearer <key>'.")
         if _matches_any(token, self.api_keys):
             return replace(BOOTSTRAP, name=f"bootstrap:{fingerprint(token)}", client=client)
-        found = self._stored(token, blocking)
+        found = self._cached(token, blocking)
         if isinstance(found, str):
             raise AuthenticationFailed(found)
         return replace(found, client=client)
 
-    def _stored(self, token: str, blocking: bool) -> Principal | str:
-        key_id = key_id_of(token)
-        if key_id is None:
-            return "Incorrect API key provided."
+    def _cached(self, token: str, blocking: bool) -> Principal | str:
+        """A stored key's or an OIDC token's principal (or why not), trusted for cache_seconds."""
         hashed = digest(token)
         moment = self.clock()
         cached = self._cache.get(hashed)
@@ -123,12 +124,31 @@ class AccessService:
             return cached[1]
         if not blocking:
             raise WouldBlock
-        result = self._check(key_id, hashed)
+        until = moment + self.cache_seconds
+        if self.oidc is not None and looks_like_jwt(token):
+            try:
+                found, expires = self.oidc.verify(token)
+                result: Principal | str = self._with_team(found)
+                until = min(until, moment + max(0.0, expires - time.time()))
+            except AuthenticationFailed as exc:
+                result = exc.message
+        else:
+            key_id = key_id_of(token)
+            result = self._check(key_id, hashed) if key_id else "Incorrect API key provided."
         with self._lock:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
-            self._cache[hashed] = (moment + self.cache_seconds, result)
+            self._cache[hashed] = (until, result)
         return result
+
+    def _with_team(self, found: Principal) -> Principal:
+        """An OIDC caller gets its team's model list and quotas, when the store has the team."""
+        try:
+            team = self.store.team(found.team)
+        except NotFound:
+            return found
+        models = frozenset(team.models) if team.models is not None else None
+        return replace(found, models=models, team_limits=team.limits)
 
     def _check(self, key_id: str, hashed: str) -> Principal | str:
         key = self.store.key(key_id)
