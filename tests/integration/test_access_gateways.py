@@ -145,6 +145,11 @@ def test_sixteen_streams_on_two_gateways_and_the_ledger_counts_what_the_sdk_was_
     assert total["requests"] == 32 and total["total_tokens"] == sum(told)
     by_day = invoke("usage", "--team", "load", "--url", first.url, env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
     assert by_day.exit_code == 0 and str(sum(told)) in by_day.output
+    priced = invoke("cost", "--by", "team", "--since", "1d", "--url", first.url, "--json",
+                    env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
+    assert priced.exit_code == 0, priced.output
+    load = next(t for t in json.loads(priced.stdout)["teams"] if t["team"] == "load")
+    assert load["prompt_tokens"] + load["completion_tokens"] == sum(told) and load["cloud_monthly"] > 0
 
 
 def test_a_spent_budget_lets_nothing_through_on_either_gateway(gateways) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import stat
+from dataclasses import replace
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from support.servers import ServerProcess, start_prometheus_on_a_down_target
 
 from aistack.agents.tools import AgentTool, ToolContext, ToolError, execute, registered
 from aistack.container import Container
+from aistack.principals import OPERATOR, Principal
 from aistack.settings.model import Settings
 
 pytestmark = pytest.mark.integration
@@ -40,7 +42,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory):
 
 
 def context_for(**agents: Any) -> ToolContext:
-    return ToolContext(Settings(agents=agents))
+    return ToolContext(Settings(agents=agents), caller=OPERATOR)
 
 
 def test_query_prometheus_returns_series_and_reports_bad_queries(prometheus: ServerProcess) -> None:
@@ -58,6 +60,10 @@ def test_query_prometheus_returns_series_and_reports_bad_queries(prometheus: Ser
     assert result["series"][0]["value"] == "0" and result["total_series"] == 1
     ok, text = call(tools, "query_prometheus", context, query="sum(rate(up[1m]")
     assert not ok and "bad_data" in text
+    # a run started by a key without `deploy` gets the refusal as its result, and nothing is asked
+    user = replace(context, caller=Principal("key:x", team="red"))
+    ok, text = call(tools, "query_prometheus", user, query='up{job="vllm"}')
+    assert not ok and "needs the 'deploy' scope" in text
     ok, text = call(tools, "query_prometheus", context_for(prometheus_url="http://127.0.0.1:9"), query="up")
     assert not ok and "unreachable" in text
     ok, text = call(tools, "query_prometheus", context, endpoint="http://elsewhere", query="up")
@@ -75,7 +81,7 @@ def pve(tmp_path_factory: pytest.TempPathFactory):
 def proxmox_context(pve: PveServer, **overrides: Any) -> ToolContext:
     settings = {"host": "127.0.0.1", "port": pve.port, "user": "root@pam", "token_name": "aistack",
                 "token_value": "s3cret", "ca_bundle": str(pve.cert), **overrides}
-    return ToolContext(Settings(proxmox=settings))
+    return ToolContext(Settings(proxmox=settings), caller=OPERATOR)
 
 
 def test_proxmox_node_status_through_the_api_with_a_token(pve: PveServer) -> None:
@@ -142,7 +148,7 @@ def test_search_knowledge_base_returns_passages_with_sources(tmp_path: Path) -> 
     container = Container(Settings(home=tmp_path / "home", agents={"knowledge_collection": "runbooks"}))
     try:
         container.knowledge.ingestor.ingest_path("runbooks", docs)
-        context = ToolContext(container.settings, container.knowledge.passages)
+        context = ToolContext(container.settings, container.knowledge.passages, caller=OPERATOR)
         ok, text = call(registered(context.settings), "search_knowledge_base", context, query="vLLM KV cache full")
         assert ok, text
         passages = json.loads(text)
@@ -164,7 +170,7 @@ def test_a_slow_tool_times_out_as_an_error_result() -> None:
         return "done"
 
     chosen = make_tool(sleepy)
-    context = ToolContext(Settings())
+    context = ToolContext(Settings(), caller=OPERATOR)
     started = time.monotonic()
     outcome = execute(chosen, chosen.parse({"seconds": 5}, context), context, timeout=0.3, limit=100)
     assert not outcome.ok and "timed out after 0.3 s" in outcome.content

@@ -43,7 +43,8 @@ def test_a_dead_workers_hand_off_is_taken_over_and_finished(tmp_path: Path) -> N
     assert sent.returncode == 0, sent.stderr
     assert json.loads(sent.stdout)["thread_id"] == "w-1"
     bad = Bus(REDIS, stream, "agents", "test")
-    bad.publish({"agent": "nobody", "task": "x", "thread_id": "w-bad"})
+    bad.publish({"agent": "nobody", "task": "x", "thread_id": "w-bad", "owner": OPERATOR.as_dict()})
+    bad.publish({"agent": "scribe", "task": "x", "thread_id": "w-anon"})  # no owner: whose permissions?
 
     first = subprocess.Popen([str(BIN / "aistack"), "agent", "worker", "--consumer", "a", "--claim-idle", "1"],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -60,6 +61,7 @@ def test_a_dead_workers_hand_off_is_taken_over_and_finished(tmp_path: Path) -> N
     by_thread = {r["thread_id"]: r for r in results}
     assert by_thread["w-1"]["status"] == "completed" and by_thread["w-1"]["stop_reason"] == "max_iterations"
     assert "no agent 'nobody'" in by_thread["w-bad"]["error"]
+    assert by_thread["w-anon"]["status"] == "failed" and "names no owner" in by_thread["w-anon"]["error"]
     assert bad.pending() == 0
     bad.redis.delete(stream, stream + ":results", stream + ":dead")
     bad.close()

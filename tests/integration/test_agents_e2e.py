@@ -1,10 +1,10 @@
 """Agents on the embedded SmolLM2-135M model, end to end: through the gateway's /v1/agents API
-(a real Prometheus behind query_prometheus, approval with an admin key, streamed events, bad
-input), and through the CLI, where a run is SIGKILLed mid-tool and `aistack agent resume`
-finishes it without repeating the completed call."""
+(a real Prometheus behind query_prometheus, runs of team ops's key, approval by a key with
+`agents:approve` in that team and by no one else, streamed events, bad input), and through the
+CLI, where a run is SIGKILLed mid-tool and `aistack agent resume` finishes it without repeating
+the completed call."""
 
 from __future__ import annotations
-from aistack.principals import OPERATOR
 
 import json
 import os
@@ -16,6 +16,8 @@ import httpx
 import pytest
 from support.agent_plugins import kill_during_call_2
 from support.servers import BIN, ServerProcess, start_gateway, start_prometheus_on_a_down_target
+
+from aistack.principals import OPERATOR
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ADMIN = "admin-key-for-tests"
@@ -40,14 +42,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
                 "restarter": {"tools": ["restart_docker_service"], "tool_choice": "required", "max_iterations": 1,
                               "instructions": "Restart the vllm service."}}}}))
     gateway = start_gateway({}, tmp, "agents-gateway")
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    for team in ("ops", "blue"):
+        assert httpx.post(gateway.url + "/v1/admin/teams", json={"name": team}, headers=admin).status_code == 201
+    for name, team, scopes in (("ops", "ops", ["agents:run", "deploy", "chat"]), ("approver", "ops", ["agents:approve"]),
+                               ("blue", "blue", ["agents:run", "agents:approve", "deploy"])):
+        made = httpx.post(gateway.url + "/v1/admin/keys", json={"team": team, "scopes": scopes}, headers=admin)
+        KEYS[name] = made.json()["secret"]
     yield gateway, prometheus, tmp
     gateway.stop()
     prometheus.stop()
 
 
-def post(gateway: ServerProcess, path: str, body: dict | None = None, key: str | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+KEYS: dict[str, str] = {}  # ops: runs agents; approver: approves ops's runs; blue: another team
+
+
+def post(gateway: ServerProcess, path: str, body: dict | None = None, key: str | None = "ops") -> httpx.Response:
+    headers = {"Authorization": f"Bearer {KEYS.get(key, key)}"} if key else {}
     return httpx.post(gateway.url + path, json=body, headers=headers, timeout=300)
+
+
+def get(gateway: ServerProcess, path: str, key: str = "ops") -> httpx.Response:
+    return httpx.get(gateway.url + path, headers={"Authorization": f"Bearer {KEYS[key]}"}, timeout=30)
 
 
 def test_a_run_queries_the_real_prometheus_and_stops_at_its_limit(stack) -> None:
@@ -62,23 +78,28 @@ def test_a_run_queries_the_real_prometheus_and_stops_at_its_limit(stack) -> None
     # whatever PromQL the 135M model wrote, it reached Prometheus: a result or Prometheus's own error
     assert result["content"].startswith("[output of query_prometheus") or "Prometheus rejected" in result["content"]
     assert "Partial findings" in run["answer"] or "Nothing was found" in run["answer"]
-    again = httpx.get(gateway.url + "/v1/agents/probe/runs/probe-1").json()
-    assert again["steps"] == run["steps"]
-    listed = httpx.get(gateway.url + "/v1/agents/probe/runs").json()["data"]
+    again = get(gateway, "/v1/agents/probe/runs/probe-1").json()
+    assert again["steps"] == run["steps"] and again["team"] == "ops"
+    listed = get(gateway, "/v1/agents/probe/runs").json()["data"]
     assert "probe-1" in [r["thread_id"] for r in listed]
+    assert get(gateway, "/v1/agents/probe/runs", key="blue").json()["data"] == []  # another team's run
+    assert get(gateway, "/v1/agents/probe/runs/probe-1", key="blue").status_code == 404
 
 
-def test_a_restart_waits_for_an_admin_approval(stack) -> None:
+def test_a_restart_waits_for_an_approval_in_its_team(stack) -> None:
     gateway, _, tmp = stack
     run = post(gateway, "/v1/agents/restarter/runs", {"input": "vLLM is stuck.", "thread_id": "restart-1"}).json()
     assert run["status"] == "awaiting_approval", run
     assert run["pending_approval"]["calls"][0] == {**run["pending_approval"]["calls"][0], "name": "restart_docker_service",
                                                    "args": {"service_name": "vllm"}}  # the allowlist is an enum
     assert not (tmp / "docker.log").exists()
-    assert post(gateway, "/v1/agents/restarter/runs/restart-1/approve").status_code == 401
-    assert post(gateway, "/v1/agents/restarter/runs/restart-1/approve", key="user-key").status_code == 401
+    assert post(gateway, "/v1/agents/restarter/runs/restart-1/approve", key=None).status_code == 401
+    assert post(gateway, "/v1/agents/restarter/runs/restart-1/approve", key="not-a-key").status_code == 401
+    assert post(gateway, "/v1/agents/restarter/runs/restart-1/approve").status_code == 403  # its starter: no scope
+    assert post(gateway, "/v1/agents/restarter/runs/restart-1/approve", key="blue").status_code == 404  # other team
     assert post(gateway, "/v1/agents/restarter/runs/restart-1/resume").status_code == 409
-    done = post(gateway, "/v1/agents/restarter/runs/restart-1/approve", {"reason": "stuck"}, key=ADMIN)
+    assert not (tmp / "docker.log").exists()
+    done = post(gateway, "/v1/agents/restarter/runs/restart-1/approve", {"reason": "stuck"}, key="approver")
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "completed"
     assert (tmp / "docker.log").read_text().split() == ["compose", "-f", str(tmp / "docker-compose.yml"), "restart", "vllm"]
@@ -89,6 +110,7 @@ def test_streamed_events_and_a_rejection(stack) -> None:
     gateway, _, tmp = stack
     events = []
     with httpx.stream("POST", gateway.url + "/v1/agents/restarter/runs", timeout=300,
+                      headers={"Authorization": f"Bearer {KEYS['ops']}"},
                       json={"input": "Restart vLLM", "thread_id": "restart-2", "stream": True}) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
@@ -124,7 +146,8 @@ def test_agent_metrics(stack) -> None:
 ])
 def test_bad_requests_get_openai_shaped_errors(stack, method: str, path: str, body: dict | None, status: int) -> None:
     gateway, _, _ = stack
-    reply = httpx.request(method, gateway.url + path, json=body, timeout=30)
+    reply = httpx.request(method, gateway.url + path, json=body, timeout=30,
+                          headers={"Authorization": f"Bearer {KEYS['ops']}"})
     assert reply.status_code == status, reply.text
     assert reply.json()["error"]["message"]
     assert httpx.get(gateway.url + "/health").status_code == 200
@@ -132,7 +155,7 @@ def test_bad_requests_get_openai_shaped_errors(stack, method: str, path: str, bo
 
 def test_listing_the_agents(stack) -> None:
     gateway, _, _ = stack
-    agents = {a["name"]: a for a in httpx.get(gateway.url + "/v1/agents").json()["data"]}
+    agents = {a["name"]: a for a in get(gateway, "/v1/agents").json()["data"]}
     assert {"infrastructure", "database", "deployment", "supervisor", "probe", "restarter"} <= set(agents)
     assert agents["supervisor"]["members"] == ["infrastructure", "database", "deployment"]
 
@@ -174,7 +197,8 @@ def test_the_cli_resumes_a_killed_run_without_repeating_completed_calls(tmp_path
 
 def test_the_cli_drives_a_gateways_agents(stack) -> None:
     gateway, _, tmp = stack
-    env = {**os.environ, "AISTACK_SETTINGS_DIR": str(tmp / "cli"), "AISTACK_CLIENT__URL": gateway.url}
+    env = {**os.environ, "AISTACK_SETTINGS_DIR": str(tmp / "cli"), "AISTACK_CLIENT__URL": gateway.url,
+           "AISTACK_CLIENT__API_KEY": KEYS["ops"]}
 
     def agent(*args: str, **extra: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(BIN / "aistack"), "agent", *args], env={**env, **extra}, capture_output=True,
@@ -185,8 +209,8 @@ def test_the_cli_drives_a_gateways_agents(stack) -> None:
     assert "-> restart_docker_service" in started.stdout and "waits for approval" in started.stdout
     assert "restart-cli: awaiting_approval" in started.stdout
     refused = agent("approve", "restart-cli")
-    assert refused.returncode == 1 and "admin key" in refused.stderr
-    approved = agent("approve", "restart-cli", "--reason", "stuck", AISTACK_CLIENT__ADMIN_KEY=ADMIN)
+    assert refused.returncode == 1 and "agents:approve" in refused.stderr
+    approved = agent("approve", "restart-cli", "--reason", "stuck", AISTACK_CLIENT__ADMIN_KEY=KEYS["approver"])
     assert approved.returncode == 0, approved.stderr
     assert "<- restart_docker_service" in approved.stdout and "restart-cli: completed" in approved.stdout
     shown = json.loads(agent("show", "restart-cli", "--json").stdout)
@@ -203,7 +227,8 @@ def test_an_agent_reaches_its_model_through_a_gateway(stack, tmp_path: Path) -> 
 
     gateway, prometheus, _ = stack
     settings = Settings(home=tmp_path, agents={
-        "llm_url": gateway.url, "model": "smollm2-135m-instruct", "prometheus_url": prometheus.url,
+        "llm_url": gateway.url, "llm_api_key": KEYS["ops"], "model": "smollm2-135m-instruct",
+        "prometheus_url": prometheus.url,
         "definitions": {"probe": {"tools": ["query_prometheus"], "tool_choice": "required", "max_iterations": 1}}})
     service = AgentService(settings)
     try:
@@ -223,8 +248,9 @@ def test_a_hand_off_through_the_api_lands_on_the_bus(stack) -> None:
     bus = redis.Redis(decode_responses=True)
     try:
         [(_, fields)] = bus.xrange("aistack:handoffs", min=sent.json()["message_id"], max=sent.json()["message_id"])
-        assert json.loads(fields["data"]) == {"agent": "database", "task": "Vacuum report",
-                                              "thread_id": "handoff-api-1", "from": "api"}
+        sent_data = json.loads(fields["data"])
+        assert sent_data.pop("owner")["team"] == "ops"  # the worker runs it as its sender
+        assert sent_data == {"agent": "database", "task": "Vacuum report", "thread_id": "handoff-api-1", "from": "api"}
     finally:
         bus.xdel("aistack:handoffs", sent.json()["message_id"])
     assert post(gateway, "/v1/agents/nobody/handoffs", {"input": "x"}).status_code == 404

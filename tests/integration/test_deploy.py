@@ -164,8 +164,8 @@ def test_bad_admin_requests_change_nothing(front: Front) -> None:
         (front.http.delete("/v1/admin/slots/blue"), 409),  # serving
         (front.http.put("/v1/admin/slots/Bad!/weight", json={"weight": 1}), 404),
         (front.http.put("/v1/admin/slots/x", json={"url": "ftp://x"}), 400),
-        (plain.get("/v1/admin/slots"), 401),
-        (plain.post("/v1/admin/rollback", headers={"Authorization": "Bearer user-key"}), 401),
+        (plain.get("/v1/admin/slots"), 403),  # anonymous (no user keys here): no `deploy` scope
+        (plain.post("/v1/admin/rollback", headers={"Authorization": "Bearer user-key"}), 403),
     ]
     for response, status in cases:
         assert response.status_code == status, response.text

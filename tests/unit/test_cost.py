@@ -84,3 +84,17 @@ def test_a_hand_checked_small_case() -> None:
 
 def test_electricity_from_watts() -> None:
     assert electricity_per_month(350, 0.30) == pytest.approx(75.6)  # the seed's EUR 76
+
+
+def test_cost_by_team_shares_the_self_hosted_tco_and_prices_the_cloud_per_team() -> None:
+    from aistack.cost.tco import CloudAPICost, SelfHostedCost
+    from aistack.cost.teams import by_team
+
+    rows = [{"team": "red", "prompt_tokens": 70_000, "completion_tokens": 30_000},
+            {"team": "blue", "prompt_tokens": 300_000, "completion_tokens": 0}]
+    red, blue = sorted(by_team(rows, 10, SelfHostedCost(), CloudAPICost()), key=lambda c: c.team, reverse=True)
+    assert red.share == 0.25 and blue.share == 0.75
+    assert red.monthly_tokens == 300_000  # 100,000 in 10 days, scaled to the seed's 30-day month
+    assert round(red.self_hosted_monthly + blue.self_hosted_monthly, 6) == round(SelfHostedCost().monthly_tco, 6)
+    assert round(red.cloud_monthly, 6) == round((70_000 * 0.0025 + 30_000 * 0.01) / 1000 * 3, 6)
+    assert by_team([], 30, SelfHostedCost(), CloudAPICost()) == []

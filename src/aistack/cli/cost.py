@@ -106,6 +106,9 @@ def cost(
     prometheus: str = typer.Option(None, help="--measured from this Prometheus (rates of the gateway's counters)."),
     gateway: str = typer.Option(None, help="--measured from this gateway's /metrics (counters since it started)."),
     window: str = typer.Option("1d", help="--measured with Prometheus: the rate window."),
+    by: str = typer.Option(None, "--by", help="team: each team's share of the cost, from the usage ledger."),
+    since: str = typer.Option("30d", "--since", help="--by team: the ledger window (7d, 24h or a date)."),
+    url: str = typer.Option(None, "--url", help="--by team: read the ledger through this gateway (admin)."),
     json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """When does self-hosting pay for itself? The seed's TCO model, with your numbers."""
@@ -139,6 +142,8 @@ def cost(
         "monthly_embedding": monthly_embedding, "monthly_vector_db": monthly_vector_db,
         "stated_monthly_llm": stated_monthly_llm}, "cloud")
     report = analyse(self_hosted, cloud)
+    if by is not None:
+        return _by_team(by, since, url, self_hosted, cloud, json)
     chart = None
     if plot is not None:
         from aistack.cost.plot import plot as draw
@@ -150,6 +155,32 @@ def cost(
     show(report, workload)
     if chart:
         console.print(f"chart: {chart}", highlight=False)
+
+
+def _by_team(by: str, since: str, url: str | None, self_hosted: Any, cloud: Any, json: bool) -> None:
+    from datetime import datetime, timezone
+
+    from aistack.access.service import since_of
+    from aistack.cli.access import with_access
+    from aistack.cost.teams import by_team
+
+    if by != "team":
+        fail("--by takes team")
+    try:
+        start = since_of(since)
+    except Exception as exc:  # noqa: BLE001 - an AistackError with the words to show
+        fail(getattr(exc, "message", str(exc)))
+    rows = with_access(url, lambda c: c.usage(since=start, by="team"))
+    days = (datetime.now(timezone.utc) - datetime.fromisoformat(start)).total_seconds() / 86400
+    costs = by_team(rows, days, self_hosted, cloud)
+    if json:
+        return print_json({"since": start, "window_days": round(days, 3), "teams": [c.as_dict() for c in costs]})
+    table = Table("team", "prompt tokens", "completion tokens", "share", "tokens/month", "self-hosted EUR/month",
+                  "cloud API EUR/month", title=f"Cost by team (ledger since {start[:16]}, scaled to a month)")
+    for c in costs:
+        table.add_row(c.team, f"{c.prompt_tokens:,}", f"{c.completion_tokens:,}", f"{c.share:.0%}",
+                      f"{c.monthly_tokens:,.0f}", f"{c.self_hosted_monthly:,.2f}", f"{c.cloud_monthly:,.2f}")
+    console.print(table)
 
 
 def _gateway_url() -> str:
