@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import append_report, machine  # noqa: E402
 from inference import percentile  # noqa: E402
-from servers import ServerProcess, start_gateway, start_llama_cpp_server  # noqa: E402
-from vllm_server import SERVED, start_vllm  # noqa: E402
+from support.servers import ServerProcess, start_gateway, start_llama_cpp_server  # noqa: E402
+from support.vllm_server import SERVED, start_vllm  # noqa: E402
 
 PROMPTS = ["Name three colours.", "What is a GPU?", "Write one sentence about the sea.", "Count to ten."]
 

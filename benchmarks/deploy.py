@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import append_report, machine  # noqa: E402
 from inference import load, percentile  # noqa: E402
-from servers import BIN, ServerProcess, free_port  # noqa: E402
+from support.servers import BIN, ServerProcess, free_port  # noqa: E402
 
 ADMIN = {"Authorization": "Bearer bench-admin"}
 MODEL = "smollm2-135m-instruct"

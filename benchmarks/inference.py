@@ -26,7 +26,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from servers import ServerProcess, free_port, start_gateway  # noqa: E402
+from support.servers import ServerProcess, free_port, start_gateway  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import append_report, machine  # noqa: E402
@@ -120,7 +120,7 @@ def embedded(rounds: int, max_tokens: int, threads: int) -> list[str]:
     ]
 
 
-async def load(url: str, concurrency: int, total: int) -> list[float]:
+async def load(url: str, concurrency: int, total: int, headers: dict[str, str] | None = None) -> list[float]:
     """`concurrency` clients, each sending requests back to back. aiohttp, because httpx's own
     connection pool costs about 1 ms of CPU per request at 16 clients and would swamp both arms."""
     import aiohttp
@@ -129,7 +129,7 @@ async def load(url: str, concurrency: int, total: int) -> list[float]:
     latencies: list[float] = []
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(url, connector=connector,
-                                     headers={"Content-Type": "application/json"}) as client:
+                                     headers={"Content-Type": "application/json", **(headers or {})}) as client:
         async def worker(n: int) -> None:
             for _ in range(n):
                 start = time.perf_counter()

@@ -24,7 +24,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from servers import start_gateway, start_prometheus  # noqa: E402
+from support.servers import start_gateway, start_prometheus  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import append_report, machine  # noqa: E402

@@ -1,6 +1,6 @@
 """The web console in a real browser (Debian's chromium driven by Playwright) against a real gateway
 on the embedded model: sign-in, streamed chat, Stop, history, uploads with per-file results, a RAG
-answer whose citation opens, and the live figures. AISTACK_SCREENSHOTS=docs/img saves the views."""
+answer whose citation opens, the live figures, and teams and keys (a key shown once, revoked). AISTACK_SCREENSHOTS=docs/img saves the views."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from support.servers import BIN, ServerProcess, free_port, start_gateway
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 KEY = "console-test-key"
+ADMIN = "console-admin-key"
 SHOTS = os.environ.get("AISTACK_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_gateway({"AISTACK_SERVER__API_KEYS": f"[{KEY}]"}, tmp_path_factory.mktemp("console"), "console")
+    server = start_gateway({"AISTACK_SERVER__API_KEYS": f"[{KEY}]", "AISTACK_DEPLOY__ADMIN_KEYS": f"[{ADMIN}]"},
+                           tmp_path_factory.mktemp("console"), "console")
     yield server
     server.stop()
 
@@ -176,6 +178,43 @@ def test_operations_show_live_figures_and_ask_for_the_admin_key(page) -> None:
     page.click("#admin-form button[type=submit]")
     page.wait_for_selector("#ops-error:not(:empty)")
     shot(page, "operations")
+
+
+def test_an_admin_makes_a_team_and_a_key_and_revokes_it(page, gateway: ServerProcess) -> None:
+    import time
+
+    import httpx
+
+    sign_in(page)
+    page.wait_for_selector("#view-chat:not([hidden])")
+    page.click("nav button[data-view=access]")
+    page.fill("#access-key", KEY)  # a user key is not an admin's
+    page.click("#access-form button[type=submit]")
+    page.wait_for_selector("#access-error:has-text('admin')")
+    page.fill("#access-key", ADMIN)
+    page.click("#access-form button[type=submit]")
+    page.wait_for_selector("#access-body:not([hidden])")
+    page.fill("#new-team-name", "red")
+    page.click("#new-team button[type=submit]")
+    page.wait_for_selector("#teams td:text-is('red')")
+    page.fill("#new-key-name", "laptop")
+    page.uncheck("#new-key-scopes input[value=embeddings]")
+    page.click("#new-key button[type=submit]")
+    secret = page.inner_text("#new-key-secret code")
+    assert re.fullmatch(r"sk-ais-[0-9a-f]{8}-\S{43}", secret)
+    page.wait_for_selector("#keys td:text-is('laptop')")
+    row = page.locator("#keys tr:has(td:text-is('laptop'))")
+    assert "embeddings" not in row.inner_text() and "active" in row.inner_text()
+    used = httpx.get(gateway.url + "/v1/models", headers={"Authorization": f"Bearer {secret}"})
+    assert used.status_code == 200
+    shot(page, "access")
+    row.locator("button").click()
+    page.click("#confirm-ok")
+    page.wait_for_selector("#keys tr:has(td:text-is('laptop')) td:text-is('revoked')")
+    deadline = time.monotonic() + 1.5
+    while httpx.get(gateway.url + "/v1/models", headers={"Authorization": f"Bearer {secret}"}).status_code != 401:
+        assert time.monotonic() < deadline, "the revoked key still works"
+        time.sleep(0.05)
 
 
 def test_operators_switch_and_roll_back_behind_a_confirmation(browser, embedded_gateway: ServerProcess,

@@ -35,7 +35,8 @@ def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await container.start()
-        container.ledger.start()
+        if settings.access.usage_ledger:
+            container.ledger.start()
         watcher = asyncio.create_task(watch_health(container.llm, settings.observability.health_interval))
         try:
             yield
@@ -58,5 +59,6 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(router, dependencies=guards, responses=ERROR_RESPONSES)
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,
-                       max_upload_bytes=settings.ingest.max_upload_bytes, on_done=container.ledger.record)
+                       max_upload_bytes=settings.ingest.max_upload_bytes,
+                       on_done=container.ledger.record if settings.access.usage_ledger else None)
     return app

@@ -37,6 +37,7 @@ class AccessSettings(Section):
     cache_seconds: float = Field(
         0.5, ge=0, le=1, description="Seconds a key check is trusted before the store is read again: a revoked key "
         "stops working on every gateway within this (at most 1 s).")
+    usage_ledger: bool = Field(True, description="Record every /v1 request in the usage ledger.")
     usage_retention_days: int = Field(30, ge=1, description="Days the ledger keeps each request's own row.")
     rollup_retention_days: int = Field(400, ge=1, description="Days the ledger keeps hourly rollups (reports read these).")
     usage_flush_seconds: float = Field(1.0, gt=0, description="Seconds between the ledger's batched writes.")

@@ -1,4 +1,4 @@
-// aistack console: chat, documents and operations over the gateway's public API.
+// aistack console: chat, documents, operations and access over the gateway's public API.
 // Keys live in sessionStorage and travel only in the Authorization header. Everything the model or a
 // document says is inserted with textContent, never as HTML.
 "use strict";
@@ -52,6 +52,7 @@ function show(view) {
   $("#login").hidden = true;
   if (view === "documents") loadCollections();
   if (view === "operations") startOperations(); else stopOperations();
+  if (view === "access") loadAccess();
 }
 
 function needLogin(message = "") {
@@ -408,6 +409,78 @@ async function adminAction(question, path, body) {
   refreshOperations();
 }
 $("#rollback").addEventListener("click", () => adminAction("Roll back to the previous slot?", "/v1/admin/rollback", undefined));
+
+// ---- access: teams, keys (a new key is shown once), usage (the admin key) -------------------
+
+const SCOPES = ["chat", "embeddings", "rag:read", "rag:write", "agents:run", "agents:approve", "snapshots", "deploy", "admin"];
+const USER_SCOPES = ["chat", "embeddings", "rag:read", "rag:write", "agents:run", "snapshots"];
+$("#new-key-scopes").append(...SCOPES.map((scope) => el("label", { className: "toggle" },
+  el("input", { type: "checkbox", value: scope, checked: USER_SCOPES.includes(scope) }), ` ${scope}`)));
+
+$("#access-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  store.admin = $("#access-key").value.trim();
+  $("#access-key").value = "";
+  loadAccess();
+});
+
+async function loadAccess() {
+  $("#access-error").textContent = "";
+  if (!store.admin) { $("#access-body").hidden = true; $("#access-form").hidden = false; return; }
+  try {
+    const [teams, keys, usage] = await Promise.all([api("/v1/admin/teams", { admin: true }),
+      api("/v1/admin/keys", { admin: true }), api("/v1/usage?since=7d&by=team", { admin: true })]);
+    $("#access-form").hidden = true;
+    $("#access-body").hidden = false;
+    const dash = (value) => (value === null || value === undefined ? "–" : String(value));
+    $("#teams tbody").replaceChildren(...teams.data.map((t) => el("tr", {}, el("td", { textContent: t.name }),
+      el("td", { textContent: (t.models || []).join(", ") || "any" }), el("td", { textContent: dash(t.requests_per_minute) }),
+      el("td", { textContent: dash(t.tokens_per_minute) }),
+      el("td", { textContent: t.token_budget ? `${t.token_budget} / ${t.budget_period}` : "–" }))));
+    $("#new-key-team").replaceChildren(...teams.data.map((t) => el("option", { value: t.name, textContent: t.name })));
+    $("#keys tbody").replaceChildren(...keys.data.map((k) => {
+      const revoke = el("button", { type: "button", textContent: "Revoke", ariaLabel: `Revoke ${k.key}` });
+      revoke.addEventListener("click", async () => {
+        if (!(await confirmAction(`Revoke ${k.key}? Every gateway refuses it within a second.`))) return;
+        try { await api(`/v1/admin/keys/${encodeURIComponent(k.id)}/revoke`, { method: "POST", admin: true }); }
+        catch (error) { $("#access-error").textContent = error.message; }
+        loadAccess();
+      });
+      return el("tr", {}, el("td", { textContent: k.key }), el("td", { textContent: k.name || "" }),
+        el("td", { textContent: k.team }), el("td", { textContent: k.scopes.join(", ") }),
+        el("td", { textContent: k.revoked_at ? "revoked" : "active" }), el("td", {}, k.revoked_at ? "" : revoke));
+    }));
+    $("#usage tbody").replaceChildren(...usage.data.map((u) => el("tr", {}, el("td", { textContent: u.team }),
+      el("td", { textContent: u.requests }), el("td", { textContent: u.errors }), el("td", { textContent: u.total_tokens }),
+      el("td", { textContent: `${u.mean_latency_ms} ms` }))));
+  } catch (error) {
+    if (error.status === 401 || error.status === 403) { store.admin = ""; $("#access-form").hidden = false; $("#access-body").hidden = true; }
+    $("#access-error").textContent = error.message;
+  }
+}
+
+$("#new-team").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try { await api("/v1/admin/teams", { method: "POST", admin: true, body: { name: $("#new-team-name").value.trim() } }); }
+  catch (error) { $("#access-error").textContent = error.message; return; }
+  $("#new-team-name").value = "";
+  loadAccess();
+});
+
+$("#new-key").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const scopes = [...document.querySelectorAll("#new-key-scopes input:checked")].map((box) => box.value);
+  try {
+    const made = await api("/v1/admin/keys", { method: "POST", admin: true,
+      body: { team: $("#new-key-team").value, name: $("#new-key-name").value.trim() || null, scopes } });
+    const secret = $("#new-key-secret");
+    secret.replaceChildren("Copy it now: it is stored only as a hash and never shown again. ",
+      el("code", { textContent: made.secret }));
+    secret.hidden = false;
+  } catch (error) { $("#access-error").textContent = error.message; return; }
+  $("#new-key-name").value = "";
+  loadAccess();
+});
 
 function parseMetrics(text) {
   // Prometheus text format: name{labels} value. Sums over labels are enough for these figures.

@@ -1,0 +1,160 @@
+"""What teams and access cost per request, and how fast the ledger answers a month's report.
+
+1. Added latency of authentication, quotas and the usage ledger, side by side in one run, against
+   a stub upstream that answers at once, at 1 and 16 clients: no authentication and no ledger;
+   a team key (a cached check); the key with team and key quotas (requests and tokens per minute,
+   a monthly budget) counted in process, plus the ledger; the same counted in Redis.
+2. `aistack usage --by day` for a month over a ledger of 10 million synthetic requests (SQLite,
+   and PostgreSQL at 127.0.0.1:5432), read from the hourly rollups.
+
+    python benchmarks/access.py [--requests 2000] [--rows 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import append_report, machine  # noqa: E402
+from inference import load, percentile  # noqa: E402
+from support.servers import BIN, ServerProcess, free_port  # noqa: E402
+
+ADMIN = "bench-admin"
+
+
+def gateway(tmp: Path, name: str, stub: str, env: dict[str, str]) -> ServerProcess:
+    port = free_port()
+    base = {"AISTACK_PROFILES": "", "AISTACK_HOME": str(tmp / name), "AISTACK_SETTINGS_DIR": str(tmp),
+            "AISTACK_SERVER__PORT": str(port), "AISTACK_SERVER__LOG_LEVEL": "warning",
+            "AISTACK_LLM__BACKEND": "openai", "AISTACK_LLM__OPENAI__BASE_URL": stub + "/v1",
+            "AISTACK_DEPLOY__ADMIN_KEYS": f"[{ADMIN}]"}
+    return ServerProcess([str(BIN / "aistack"), "serve"], port, "/health", {**base, **env}, log=tmp / f"{name}.log")
+
+
+def team_key(server: ServerProcess, limits: dict[str, float]) -> dict[str, str]:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    httpx.post(server.url + "/v1/admin/teams", json={"name": "bench", **limits}, headers=admin).raise_for_status()
+    made = httpx.post(server.url + "/v1/admin/keys", json={"team": "bench", "scopes": ["chat"], **limits},
+                      headers=admin)
+    made.raise_for_status()
+    return {"Authorization": f"Bearer {made.json()['secret']}"}
+
+
+def overhead(requests: int) -> list[str]:
+    tmp = Path(tempfile.mkdtemp(prefix="aistack-bench-access-"))
+    port = free_port()
+    stub = ServerProcess([sys.executable, str(ROOT / "benchmarks" / "stub_upstream.py"), str(port)], port,
+                         "/v1/models", log=tmp / "stub.log")
+    big = {"requests_per_minute": 1e9, "tokens_per_minute": 1e12, "token_budget": 10**15}
+    servers = {
+        "no authentication, no ledger": (gateway(tmp, "open", stub.url, {"AISTACK_ACCESS__USAGE_LEDGER": "false"}),
+                                         None),
+        "team key (cached check)": (gateway(tmp, "key", stub.url, {"AISTACK_ACCESS__USAGE_LEDGER": "false"}), {}),
+        "key + team and key quotas in memory + ledger": (gateway(tmp, "memory", stub.url, {}), big),
+        "key + quotas in Redis + ledger": (gateway(tmp, "redis", stub.url, {
+            "AISTACK_DEPLOY__RATE_LIMIT__BACKEND": "redis",
+            "AISTACK_DEPLOY__RATE_LIMIT__KEY_PREFIX": f"bench:{uuid.uuid4().hex}:"}), big),
+    }
+    arms = {name: (server, team_key(server, limits) if limits is not None else None)
+            for name, (server, limits) in servers.items()}
+    lines = [f"Added latency of authentication, quotas and the usage ledger: non-streaming chat to a stub upstream "
+             f"that answers at once, {requests} requests per cell after 200 warm-up, arms alternated in two halves "
+             "(p50 and p95 as the client sees them; the difference to the first arm is what access adds):", "",
+             "| clients | arm | p50 | p95 | p50 added | requests/s |", "|---|---|---|---|---|---|"]
+    try:
+        for concurrency in (1, 16):
+            found: dict[str, list[float]] = {name: [] for name in arms}
+            elapsed = {name: 0.0 for name in arms}
+            for name, (server, headers) in arms.items():
+                asyncio.run(load(server.url, concurrency, 200, headers))
+            for _ in range(2):
+                for name, (server, headers) in arms.items():
+                    started = time.perf_counter()
+                    found[name] += asyncio.run(load(server.url, concurrency, requests // 2, headers))
+                    elapsed[name] += time.perf_counter() - started
+            base = percentile(found["no authentication, no ledger"], 50)
+            for name, latencies in found.items():
+                p50 = percentile(latencies, 50)
+                lines.append(f"| {concurrency} | {name} | {p50 * 1000:.2f} ms | {percentile(latencies, 95) * 1000:.2f} ms"
+                             f" | {(p50 - base) * 1000:+.2f} ms | {len(latencies) / elapsed[name]:.0f} |")
+    finally:
+        for server, _ in arms.values():
+            server.stop()
+        stub.stop()
+    return lines
+
+
+def fill(store, rows: int, teams: int = 10, keys_per_team: int = 5, models: int = 3) -> float:
+    """`rows` synthetic requests over the last 30 days, through the ledger's own write path."""
+    from aistack.access.store import UsageEvent
+
+    rng = random.Random(7)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    started, batch = time.perf_counter(), []
+    for i in range(rows):
+        at = now - datetime.timedelta(seconds=rng.randrange(30 * 86400))
+        team = rng.randrange(teams)
+        batch.append(UsageEvent(at.isoformat(timespec="milliseconds"), f"key:{team}{rng.randrange(keys_per_team)}",
+                                f"{team:04x}{rng.randrange(keys_per_team):04x}", f"team-{team}",
+                                f"model-{rng.randrange(models)}", "/v1/chat/completions", 200,
+                                rng.randrange(20, 2000), rng.randrange(1, 500), rng.uniform(5, 900), True, "ok"))
+        if len(batch) == 50_000 or i == rows - 1:
+            store.record_usage(batch)
+            batch = []
+    return time.perf_counter() - started
+
+
+def report_speed(rows: int) -> list[str]:
+    from support.postgres import fresh_database
+
+    from aistack.access.service import since_of
+    from aistack.access.store import AccessStore
+
+    lines = [f"The usage ledger: `usage --by day` for the last 30 days over {rows:,} synthetic requests "
+             "(10 teams x 5 keys x 3 models), read from the hourly rollups (median of 5):", "",
+             "| store | write (rows/s) | rollup rows | by day | by team |", "|---|---|---|---|---|"]
+    tmp = Path(tempfile.mkdtemp(prefix="aistack-bench-ledger-"))
+    with fresh_database("bench_ledger") as postgres:
+        for name, location in (("SQLite", tmp / "ledger.db"), ("PostgreSQL", postgres)):
+            store = AccessStore(location)
+            seconds = fill(store, rows)
+            with store.sql.transaction(write=False) as db:
+                rollups = db.execute("SELECT COUNT(*) FROM usage_hourly").fetchone()[0]
+            timings = {}
+            for by in ("day", "team"):
+                runs = []
+                for _ in range(5):
+                    started = time.perf_counter()
+                    store.usage(since_of("30d"), by=by)
+                    runs.append(time.perf_counter() - started)
+                timings[by] = sorted(runs)[2]
+            lines.append(f"| {name} | {rows / seconds:,.0f} | {rollups:,} | {timings['day'] * 1000:.1f} ms | "
+                         f"{timings['team'] * 1000:.1f} ms |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    args = parser.parse_args()
+    lines = overhead(args.requests) + [""] + report_speed(args.rows)
+    report = "\n".join([f"## Teams and access ({datetime.date.today()}, {machine()})", "", *lines, ""])
+    print(report)
+    append_report(report)
+
+
+if __name__ == "__main__":
+    main()
