@@ -1,6 +1,6 @@
 """Two teams on one gateway (in process, the real embedded Qdrant and embedder, S3 through moto):
 team blue's key is tried against every route that touches team red's collection, documents, agent
-run, approval and snapshot. Each answer is a 404 (or a 403 for a missing scope), and afterwards
+run, approval, snapshot and usage. Each answer is a 404 (or a 403 for a missing scope), and afterwards
 the store shows nothing changed. Then red shares its collection and blue may read it, only."""
 
 from __future__ import annotations
@@ -118,7 +118,8 @@ async def test_team_blue_can_neither_see_nor_touch_team_reds_data(gateway) -> No
         answer = await http.request(method, path, headers=blue, **options)
         assert answer.status_code == 404, (method, path, answer.status_code, answer.text)
         assert "red__" not in answer.text.replace(key, "") and DOC[:20] not in answer.text  # (the key it sent, echoed)
-    for method, path in (("GET", "/v1/admin/keys"), ("POST", "/v1/admin/teams"), ("GET", "/v1/admin/slots")):
+    for method, path in (("GET", "/v1/admin/keys"), ("POST", "/v1/admin/teams"), ("GET", "/v1/admin/slots"),
+                         ("GET", "/v1/usage?team=red"), ("GET", "/v1/usage")):
         assert (await http.request(method, path, headers=blue, json={"name": "x"})).status_code == 403
 
     # what blue may list shows nothing of red's

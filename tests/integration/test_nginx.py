@@ -6,18 +6,16 @@ gateway's own switch is tested with real aistack slots in test_deploy.py)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from support.http_stub import JsonHandler, serve
 from support.servers import ServerProcess, free_port
 
 from aistack.deploy.bluegreen import Deployer
@@ -34,32 +32,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]  # Debian's nginx: .ci
 
 
 def slot_server(name: str) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         protocol_version = "HTTP/1.0"  # one request per connection: no keep-alive races in a test server
 
-        def _send(self, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
         def do_GET(self) -> None:  # noqa: N802
-            self._send({"object": "list", "data": [{"id": "m", "object": "model"}], "slot": name})
+            self.send_json({"object": "list", "data": [{"id": "m", "object": "model"}], "slot": name})
 
         def do_POST(self) -> None:  # noqa: N802
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self._send({"object": "chat.completion", "slot": name, "choices": [
+            self.send_json({"object": "chat.completion", "slot": name, "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": f"ready from {name}"},
                  "finish_reason": "stop"}]})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return serve(Handler)[0]
 
 
 MAIN = """user root;

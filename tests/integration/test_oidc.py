@@ -6,10 +6,8 @@ through the gateway."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support.gateway import CHAT, client_for, make_settings
+from support.http_stub import JsonHandler, serve
 
 from aistack.access.oidc import OidcVerifier
 from aistack.errors import AuthenticationFailed
@@ -33,30 +32,19 @@ class Issuer:
         self.fetches = 0
         issuer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}
+                    self.send_json({"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"})
                 elif self.path == "/jwks":
                     issuer.fetches += 1
-                    body = {"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())), "kid": kid,
-                                      "use": "sig", "alg": "RS256"} for kid, k in issuer.keys.items()]}
+                    self.send_json({"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())),
+                                              "kid": kid, "use": "sig", "alg": "RS256"}
+                                             for kid, k in issuer.keys.items()]})
                 else:
                     self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve(Handler)
 
     def add_key(self, kid: str) -> None:
         self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from support.http_stub import JsonHandler, serve
 from support.servers import ServerProcess, start_gateway
 
 pytestmark = pytest.mark.integration
@@ -23,33 +22,21 @@ ANSWER = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m",
           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
 
-class Recorder(BaseHTTPRequestHandler):
+class Recorder(JsonHandler):
     seen: list[dict] = []
 
-    def _send(self, data: dict) -> None:
-        body = json.dumps(data).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self._send({"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "x"}]})
+        self.send_json({"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "x"}]})
 
     def do_POST(self) -> None:  # noqa: N802
         Recorder.seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self._send(ANSWER)
-
-    def log_message(self, *_: object) -> None:
-        pass
+        self.send_json(ANSWER)
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    env = {"AISTACK_LLM__BACKEND": "openai", "AISTACK_LLM__OPENAI__BASE_URL": f"http://127.0.0.1:{upstream.server_port}/v1",
+    upstream, url = serve(Recorder)
+    env = {"AISTACK_LLM__BACKEND": "openai", "AISTACK_LLM__OPENAI__BASE_URL": url + "/v1",
            "AISTACK_SERVER__BODY_TIMEOUT": "1", "AISTACK_EMBEDDINGS__MAX_INPUTS": "8",
            "AISTACK_EMBEDDINGS__MAX_REQUEST_TOKENS": "64"}
     with start_gateway(env, tmp_path_factory.mktemp("limits")) as server:
