@@ -46,7 +46,7 @@ async def gateway(tmp_path: Path, s3: ServerProcess) -> AsyncIterator[tuple[http
     docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
     settings = Settings(
         home=tmp_path / "home", llm=LLMSettings(backend="fake", fake=FakeLLMSettings(reply="ok", delay=0.0)),
-        deploy={"admin_keys": ["the-admin-key"]},
+        deploy={"admin_keys": ["the-admin-key"]}, server={"gc_threshold": None},
         snapshots={"endpoint_url": s3.url, "bucket": "teams", "access_key": "test", "secret_key": "test"},
         agents={"docker": {"command": [str(docker), "compose"], "allowed_services": ["vllm"]},
                 "definitions": {"ops": {"tools": ["restart_docker_service"], "instructions": "Ops."}}})

@@ -19,6 +19,7 @@ CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hello there"}
 def make_settings(**server: Any) -> Settings:
     fake = FakeLLMSettings(reply="one two three", delay=0.0, max_queue=1)
     # the gateway opens its vector store at start-up: give each app a throwaway home
+    server = {"gc_threshold": None, **server}  # an app in this process leaves the test process's collector alone
     return Settings(home=Path(tempfile.mkdtemp(prefix="aistack-unit-")), server=ServerSettings(**server),
                     llm=LLMSettings(backend="fake", fake=fake))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,14 @@ from aistack.gateway.routers import (
 from aistack.llm.instrumented import watch_health
 
 
+def quiet_collector(threshold: list[int]) -> None:
+    """Move everything start-up made (models, settings, routes) out of the collector's sight, and
+    collect the young generation less often: at 16 clients the p99 was the collector's pauses."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*threshold)
+
+
 def create_app(container: Container) -> FastAPI:
     settings = container.settings
 
@@ -37,6 +46,8 @@ def create_app(container: Container) -> FastAPI:
         await container.start()
         if settings.access.usage_ledger:
             container.ledger.start()
+        if settings.server.gc_threshold:
+            quiet_collector(settings.server.gc_threshold)
         watcher = asyncio.create_task(watch_health(container.llm, settings.observability.health_interval))
         try:
             yield

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from aistack.settings.access import AccessSettings
 from aistack.settings.agents import AgentsSettings
@@ -56,6 +56,18 @@ class ServerSettings(Section):
     tls_cert: Path | None = Field(None, description="TLS certificate (PEM): the gateway serves HTTPS (or terminate at nginx).")
     tls_key: Path | None = Field(None, description="The certificate's private key (PEM).")
     console: bool = Field(True, description="Serve the web console at / (it calls the same API with the user's key).")
+    gc_threshold: list[int] | None = Field(
+        default_factory=lambda: [50_000, 20, 20],
+        description="Python's collector thresholds once the gateway has started, after the start-up heap is frozen "
+        "(gc.freeze): the tail latency under load is the collector's (docs/benchmarks.md). [] or empty: Python's "
+        "defaults, nothing frozen.")
+
+    @field_validator("gc_threshold")
+    @classmethod
+    def _three_thresholds(cls, value: list[int] | None) -> list[int] | None:
+        if value and (len(value) != 3 or min(value) < 1):
+            raise ValueError("three positive numbers (generations 0, 1 and 2), or [] for Python's defaults")
+        return value or None
     log_format: Literal["json", "text"] = Field("json", description="Access log line format.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the gateway."
