@@ -7,7 +7,8 @@ Arms:
   tuned (the default: gc.freeze and server.gc_threshold);
 - the same with Python's collector defaults (server.gc_threshold empty): the p99 before and after;
 - LiteLLM's proxy (`litellm --config`, one worker, a master key) from its own venv
-  (~/.cache/aistack/litellm-venv: pip install 'litellm[proxy]').
+  (~/.cache/aistack/litellm-venv: pip install 'litellm[proxy]==1.80.17'; later releases need a
+  litellm-proxy package that is not on PyPI).
 
     python benchmarks/gateway.py [--seconds 15]
 """
@@ -127,7 +128,7 @@ def main() -> None:
         "aistack, access layer on, collector tuned": lambda: aistack(tmp, "tuned", stub.url, {}),
         "aistack, access layer on, collector defaults": lambda: aistack(
             tmp, "defaults", stub.url, {"AISTACK_SERVER__GC_THRESHOLD": "[]"}),
-        "LiteLLM proxy 1.110.2": lambda: litellm(tmp, stub.url),
+        "LiteLLM proxy 1.80.17": lambda: litellm(tmp, stub.url),
     }
     rows = []
     try:
@@ -148,7 +149,7 @@ def main() -> None:
              "log level warning for both:", "",
              "| connections | arm | requests/s | p50 | p99 | non-2xx | vs LiteLLM |", "|---|---|---|---|---|---|---|"]
     for connections, name, found in sorted(rows, key=lambda r: r[0]):
-        peer = by.get((connections, "LiteLLM proxy 1.110.2"))
+        peer = by.get((connections, "LiteLLM proxy 1.80.17"))
         ratio = f"{found['rps'] / peer['rps']:.1f}x" if peer and peer["rps"] else "-"
         lines.append(f"| {connections} | {name} | {found['rps']:,.0f} | {found['p50']:.2f} ms | {found['p99']:.2f} ms |"
                      f" {found['errors']:.0f} | {ratio} |")

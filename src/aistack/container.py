@@ -246,6 +246,10 @@ class Container:
         for name in ("embedder", "store"):
             if name in self._bindings:
                 self._bindings[name].close()
+        if "knowledge" in self._bindings:
+            from aistack.knowledge.loaders import close_pdf_helpers
+
+            close_pdf_helpers()
 
     def default_model(self) -> str | None:
         """The model the CLI uses when none is given: the configured default, else the first."""

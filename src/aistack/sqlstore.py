@@ -42,7 +42,7 @@ class SqlStore:
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Any]:
-        """One transaction: `db.execute(sql, params)` with `?` placeholders."""
+        """One transaction: `db.execute(sql, params)` and `db.executemany(sql, rows)`, `?` placeholders."""
         if not self._schema_ready:
             self._migrate()
         with self._open(write) as db:
@@ -97,3 +97,7 @@ class _Postgres:
 
     def execute(self, query: str, params: tuple = ()) -> Any:
         return self.conn.execute(query.replace("?", "%s"), params)
+
+    def executemany(self, query: str, rows: list[tuple]) -> None:
+        with self.conn.cursor() as cursor:  # psycopg pipelines the rows: one round trip, not one a row
+            cursor.executemany(query.replace("?", "%s"), rows)

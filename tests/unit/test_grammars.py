@@ -58,7 +58,7 @@ def test_a_helper_that_crashes_is_an_error_and_is_started_again() -> None:
     helper = GrammarHelper(command=[sys.executable, "-c", "import ctypes; ctypes.string_at(0)"])
     try:
         assert helper.build("model.gguf", SOURCE) == {"error": "llama.cpp's grammar parser crashed on it"}
-        assert helper._proc is None  # reaped, not left a zombie
+        assert helper.process._proc is None  # reaped, not left a zombie
         assert "crashed" in helper.build("model.gguf", SOURCE)["error"]
     finally:
         helper.close()
@@ -67,8 +67,8 @@ def test_a_helper_that_crashes_is_an_error_and_is_started_again() -> None:
 def test_a_helper_that_hangs_times_out_and_its_group_is_killed() -> None:
     helper = GrammarHelper(timeout=0.5, command=[sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        helper._running()
-        pid = helper._proc.pid
+        helper.process._running()
+        pid = helper.process._proc.pid
         result = helper.build("model.gguf", SOURCE)
         assert result["error"].startswith("building it took longer") and result["transient"]
         with pytest.raises(ProcessLookupError):

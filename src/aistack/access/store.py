@@ -48,6 +48,16 @@ MIGRATIONS = [
 ]
 
 
+# an event's hour, added into the rollup row of its (hour, team, key, model)
+ROLLUP = ("INSERT INTO usage_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (hour, team, key_id, model) DO UPDATE SET "
+          "requests = usage_hourly.requests + excluded.requests, errors = usage_hourly.errors + excluded.errors, "
+          "abandoned = usage_hourly.abandoned + excluded.abandoned, "
+          "prompt_tokens = usage_hourly.prompt_tokens + excluded.prompt_tokens, "
+          "completion_tokens = usage_hourly.completion_tokens + excluded.completion_tokens, "
+          "latency_ms = usage_hourly.latency_ms + excluded.latency_ms")
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -265,22 +275,11 @@ class AccessStore:
                                        e.completion_tokens, e.latency_ms)):
                 row[i] += value
         with self.sql.transaction() as db:
-            for e in events:
-                db.execute("INSERT INTO usage_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (e.at, e.principal, e.key_id, e.team, e.model, e.path, e.status, e.prompt_tokens,
-                            e.completion_tokens, e.latency_ms, int(e.stream), e.outcome))
-            for (hour, team, key, model), (n, errors, abandoned, prompt, completion, latency) in rollups.items():
-                db.execute(
-                    "INSERT INTO usage_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (hour, team, key_id, model) DO UPDATE SET "
-                    "requests = usage_hourly.requests + excluded.requests, "
-                    "errors = usage_hourly.errors + excluded.errors, "
-                    "abandoned = usage_hourly.abandoned + excluded.abandoned, "
-                    "prompt_tokens = usage_hourly.prompt_tokens + excluded.prompt_tokens, "
-                    "completion_tokens = usage_hourly.completion_tokens + excluded.completion_tokens, "
-                    "latency_ms = usage_hourly.latency_ms + excluded.latency_ms",
-                    (hour, team, key, model, int(n), int(errors), int(abandoned), int(prompt), int(completion),
-                     float(latency)))
+            db.executemany("INSERT INTO usage_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(e.at, e.principal, e.key_id, e.team, e.model, e.path, e.status, e.prompt_tokens,
+                             e.completion_tokens, e.latency_ms, int(e.stream), e.outcome) for e in events])
+            db.executemany(ROLLUP, [(*group, *(int(v) for v in sums[:5]), float(sums[5]))
+                                    for group, sums in rollups.items()])
 
     def usage(self, since: str, until: str | None = None, team: str | None = None, key_id: str | None = None,
               model: str | None = None, by: str = "day") -> list[dict[str, Any]]:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import io
+import queue
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from aistack.helpers import HelperProcess
 
 MARKDOWN = {".md", ".markdown"}
 TEXT = {".txt", ".text"}
@@ -81,22 +85,46 @@ def _decode(source: str, data: bytes, encoding: str) -> str:
         raise LoadError(source, f"not {encoding} text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
 
 
-def _pdf(source: str, data: bytes) -> list[Section]:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+PDF_TIMEOUT = 600.0  # seconds one PDF may take to parse (a 20,000-page one takes about one minute)
+_pdf_helpers: queue.SimpleQueue[HelperProcess] = queue.SimpleQueue()
+_pdf_lock = threading.Lock()
+_pdf_made = 0
+PDF_HELPERS = 2  # PDFs parsed at once; more wait for a helper
+FAILED = {"crashed": "the PDF parser crashed on it", "killed": "the PDF parser was stopped; try again",
+          "timeout": f"parsing it took longer than {PDF_TIMEOUT:.0f} s"}
 
+
+def _pdf_helper() -> HelperProcess:
+    """A free PDF helper process (each parses one PDF at a time), made on first need."""
+    global _pdf_made
+    with _pdf_lock:
+        if _pdf_helpers.empty() and _pdf_made < PDF_HELPERS:
+            _pdf_made += 1
+            return HelperProcess("aistack.knowledge.pdf_helper", PDF_TIMEOUT)
+    return _pdf_helpers.get()
+
+
+def _pdf(source: str, data: bytes) -> list[Section]:
+    """The text of each page, parsed in a helper process (knowledge/pdf_helper.py)."""
+    helper = _pdf_helper()
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError(source, "encrypted PDF: it needs a password")
-        sections = [Section(page.extract_text() or "", page=n) for n, page in enumerate(reader.pages, start=1)]
-    except LoadError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise LoadError(source, f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
+        with tempfile.NamedTemporaryFile(suffix=".pdf") as handle:
+            handle.write(data)
+            handle.flush()
+            result = helper.call({"path": handle.name})
+    finally:
+        _pdf_helpers.put(helper)
+    if "error" in result:
+        raise LoadError(source, FAILED.get(result.get("failed"), result["error"]))
+    sections = [Section(text, page=n) for n, text in enumerate(result["pages"], start=1)]
     if not any(s.text.strip() for s in sections):
         raise LoadError(source, "the PDF has no extractable text (scanned pages need OCR first)")
     return sections
+
+
+def close_pdf_helpers() -> None:
+    while not _pdf_helpers.empty():
+        _pdf_helpers.get().close()
 
 
 def _markdown(text: str) -> list[Section]:

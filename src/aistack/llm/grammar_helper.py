@@ -1,19 +1,14 @@
 """The grammar helper process: turns a grammar source into GBNF and has llama.cpp parse it.
 
-Run as `python -m aistack.llm.grammar_helper`. It reads one JSON request a line on stdin and
-answers one JSON line: `{"grammar": GBNF}` when llama.cpp accepts it, or `{"error": why}`. A
-grammar that crashes the parser kills only this process; the gateway sees end-of-file and
-answers 400 (aistack.llm.grammars). It dies with its parent (PR_SET_PDEATHSIG) and when stdin
-closes.
+Run as `python -m aistack.llm.grammar_helper` (aistack/helpers.py: one JSON line per request and
+per answer): `{"grammar": GBNF}` when llama.cpp accepts it, or `{"error": why}`. A grammar that
+crashes the parser kills only this process; the gateway answers 400 (aistack.llm.grammars).
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
-import resource
-import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -21,16 +16,6 @@ from contextlib import contextmanager
 from typing import Any
 
 MEMORY_LIMIT = 2 << 30  # a runaway conversion fails with MemoryError instead of swapping the host
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """SIGKILL when the thread that started this process ends: a worker thread of the gateway's
-    executor, which lives as long as the gateway; the next request then starts a new helper."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        sys.exit(0)
 
 
 class Parser:
@@ -116,14 +101,10 @@ def answer(parser: Parser, request: dict[str, Any]) -> dict[str, str]:
 
 
 def main() -> None:
-    die_with_parent()
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the replies
+    from aistack.helpers import serve
+
     parser = Parser()
-    for line in sys.stdin:
-        replies.write(json.dumps(answer(parser, json.loads(line))) + "\n")
-        replies.flush()
+    serve(lambda request: answer(parser, request), MEMORY_LIMIT)
 
 
 if __name__ == "__main__":

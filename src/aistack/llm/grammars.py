@@ -19,12 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import select
-import signal
-import subprocess
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -32,6 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from aistack.errors import InvalidRequest
+from aistack.helpers import HelperProcess
 from aistack.llm.protocol import ChatCompletionRequest, SamplingParams
 from aistack.llm.tools import call_schema, grammar_tools
 
@@ -124,68 +120,26 @@ def to_gbnf(source: GrammarSource) -> str:
 
 
 class GrammarHelper:
-    """One helper process in its own process group, started on first use and after a crash."""
+    """The grammar helper process (aistack.llm.grammar_helper), started on first use and after a crash."""
 
     def __init__(self, timeout: float = HELPER_TIMEOUT, command: list[str] | None = None):
-        self.timeout = timeout
-        self.command = command or [sys.executable, "-m", "aistack.llm.grammar_helper"]
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
+        self.process = HelperProcess("aistack.llm.grammar_helper", timeout, command)
 
     def build(self, model_path: str, source: GrammarSource) -> dict[str, str]:
         """{"grammar": GBNF} or {"error": why}; a crash or a timeout is an error, not an exception.
         A timeout or a helper killed from outside is `transient`: the same source may build next time."""
-        with self._lock:
-            proc = self._running()
-            assert proc.stdin and proc.stdout
-            try:
-                proc.stdin.write((json.dumps({"model_path": model_path, "source": asdict(source)}) + "\n").encode())
-                proc.stdin.flush()
-                ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
-                line = proc.stdout.readline() if ready else b""
-            except (BrokenPipeError, OSError):
-                ready, line = [proc.stdout], b""
-            if line:
-                return json.loads(line)
-            if ready:  # end of file: the helper died; its exit status follows its pipes closing
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    pass
-            returncode = proc.poll()
-            self._stop()
-            log.warning("grammar helper %s", "timed out" if returncode is None else "crashed",
-                        extra={"fields": {"param": source.param, "returncode": returncode}})
-            if returncode is None:
-                return {"error": f"building it took longer than {self.timeout:.0f} s", "transient": "yes"}
-            if returncode == -signal.SIGKILL:  # killed from outside (OOM killer, operator), not by the input
-                return {"error": "the grammar helper was stopped; try again", "transient": "yes"}
+        result = self.process.call({"model_path": model_path, "source": asdict(source)})
+        failed = result.pop("failed", None)
+        if failed == "crashed":
             return {"error": "llama.cpp's grammar parser crashed on it"}
-
-    def _running(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
-                self.command, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, start_new_session=True)  # stderr: the gateway log
-        return self._proc
-
-    def _stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        proc.wait()
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe:
-                pipe.close()
+        if failed == "timeout":
+            return {"error": f"building it took longer than {self.process.timeout:.0f} s", "transient": "yes"}
+        if failed == "killed":
+            return {"error": "the grammar helper was stopped; try again", "transient": "yes"}
+        return result
 
     def close(self) -> None:
-        with self._lock:
-            self._stop()
+        self.process.close()
 
 
 class GrammarBuilder:
