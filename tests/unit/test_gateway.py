@@ -214,3 +214,23 @@ async def test_an_unexpected_error_is_a_500_that_shows_no_internals() -> None:
         assert "10.20.30.40" not in response.text and "hunter2" not in response.text
     finally:
         await container.close()
+
+
+async def test_docs_openapi_ready_and_metrics_name_no_internal_address() -> None:
+    from support.servers import free_port
+
+    from aistack.settings.model import LLMSettings, OpenAIUpstreamSettings
+
+    upstream = f"127.0.0.1:{free_port()}"  # nothing listens: the upstream is down
+    settings = make_settings()
+    settings.llm = LLMSettings(backend="openai", openai=OpenAIUpstreamSettings(base_url=f"http://{upstream}/v1",
+                                                                              retries=0, connect_timeout=1))
+    http, container = await client_for(settings)
+    try:
+        pages = {path: await http.get(path) for path in ("/docs", "/openapi.json", "/ready", "/metrics")}
+        chat = await http.post("/v1/chat/completions", json={**CHAT, "model": "m"})
+    finally:
+        await container.close()
+    assert pages["/docs"].status_code == 200 and pages["/ready"].status_code == 503 and chat.status_code == 502
+    for path, page in [*pages.items(), ("chat", chat)]:
+        assert upstream not in page.text, path

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aistack.settings.deploy import RateLimitSettings
 
@@ -35,8 +35,8 @@ class Decision:
         return max(1, math.ceil(self.retry_after))
 
 
-def take(tokens: float, elapsed: float, capacity: float, rate: float, cost: float = 1.0,
-         force: bool = False) -> tuple[bool, float, float]:
+def refill(tokens: float, elapsed: float, capacity: float, rate: float, cost: float = 1.0,
+           force: bool = False) -> tuple[bool, float, float]:
     """The bucket after `elapsed` seconds: (allowed, tokens left, seconds until one token).
 
     A request needs max(cost, 1) in the bucket and takes `cost` (0 only looks); `force` charges
@@ -51,17 +51,48 @@ def decision(allowed: bool, capacity: float, tokens: float, rate: float, wait: f
     return Decision(allowed, int(capacity), max(0, int(tokens)), (capacity - tokens) / rate, wait)
 
 
+@dataclass(frozen=True)
+class Take:
+    """One bucket's part of a request: take `cost` (0 only looks; `force` charges into debt)."""
+
+    key: str
+    capacity: float
+    per_minute: float
+    cost: float = 1.0
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Count:
+    """One period counter's part: add `amount` (0 only reads), forgotten `ttl` seconds after."""
+
+    key: str
+    amount: int = 0
+    ttl: int = 0
+
+
 class Buckets(Protocol):
-    async def take(self, key: str, capacity: float, per_minute: float, cost: float = 1.0,
-                   force: bool = False) -> Decision: ...
-
-    async def used(self, key: str) -> int:
-        """A period counter's value (0 when it was never added to)."""
-
-    async def add(self, key: str, amount: int, ttl_seconds: int) -> int:
-        """Add to a period counter, which is forgotten `ttl_seconds` after its last change."""
+    async def apply(self, takes: list[Take], counts: list[Count]) -> tuple[list[Decision], list[int]]:
+        """In one step: the takes in order until one is refused (the decisions up to and including
+        it); when none is, the counts, and the counters' values after them. A request's quotas
+        are one call (one round trip to Redis), and so is the charge of its answer."""
 
     async def close(self) -> None: ...
+
+
+async def take(buckets: Buckets, key: str, capacity: float, per_minute: float, cost: float = 1.0,
+               force: bool = False) -> Decision:
+    return (await buckets.apply([Take(key, capacity, per_minute, cost, force)], []))[0][0]
+
+
+async def used(buckets: Buckets, key: str) -> int:
+    """A period counter's value (0 when it was never added to)."""
+    return (await buckets.apply([], [Count(key)]))[1][0]
+
+
+async def add(buckets: Buckets, key: str, amount: int, ttl_seconds: int) -> int:
+    """Add to a period counter, which is forgotten `ttl_seconds` after its last change."""
+    return (await buckets.apply([], [Count(key, amount, ttl_seconds)]))[1][0]
 
 
 class MemoryBuckets:
@@ -71,11 +102,20 @@ class MemoryBuckets:
         self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
         self._counters: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
-    async def take(self, key: str, capacity: float, per_minute: float, cost: float = 1.0,
-                   force: bool = False) -> Decision:
-        return self.take_now(key, capacity, per_minute, cost, force)
+    async def apply(self, takes: list[Take], counts: list[Count]) -> tuple[list[Decision], list[int]]:
+        decisions = []
+        with self._lock:
+            for t in takes:
+                decisions.append(self.take_now(t.key, t.capacity, t.per_minute, t.cost, t.force))
+                if not decisions[-1].allowed:
+                    return decisions, []
+            values = []
+            for c in counts:
+                self._counters[c.key] = self._counters.get(c.key, 0) + c.amount
+                values.append(self._counters[c.key])
+        return decisions, values
 
     def take_now(self, key: str, capacity: float, per_minute: float, cost: float = 1.0,
                  force: bool = False) -> Decision:
@@ -83,47 +123,62 @@ class MemoryBuckets:
         with self._lock:
             now = self.clock()
             tokens, at = self._buckets.get(key, (float(capacity), now))
-            allowed, tokens, wait = take(tokens, now - at, capacity, rate, cost, force)
+            allowed, tokens, wait = refill(tokens, now - at, capacity, rate, cost, force)
             self._buckets[key] = (tokens, now)
         return decision(allowed, capacity, tokens, rate, wait)
-
-    async def used(self, key: str) -> int:
-        return self._counters.get(key, 0)
-
-    async def add(self, key: str, amount: int, ttl_seconds: int) -> int:
-        with self._lock:
-            self._counters[key] = self._counters.get(key, 0) + amount
-            return self._counters[key]
 
     async def close(self) -> None:
         pass
 
 
-# KEYS[1]: the bucket; ARGV: capacity, rate per second, cost, force. Redis' own clock, so
-# every instance agrees. The same arithmetic as take().
-TOKEN_BUCKET = """
-local capacity = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local force = ARGV[4] == '1'
-local need = math.max(cost, 1)
+# KEYS: n buckets, then the counters. ARGV: n; capacity, rate per second, cost, force for each
+# bucket; amount, ttl for each counter. Redis' own clock, so every instance agrees; the same
+# arithmetic as refill(). Stops at the first refusal, before any counter.
+APPLY = """
+local n = tonumber(ARGV[1])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or capacity
-local at = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-local wait = 0
-if force or tokens >= need then
-  tokens = tokens - cost
-  allowed = 1
-else
-  wait = (need - tokens) / rate
+local out = {}
+for i = 1, n do
+  local a = 1 + (i - 1) * 4
+  local capacity = tonumber(ARGV[a + 1])
+  local rate = tonumber(ARGV[a + 2])
+  local cost = tonumber(ARGV[a + 3])
+  local force = ARGV[a + 4] == '1'
+  local need = math.max(cost, 1)
+  local state = redis.call('HMGET', KEYS[i], 'tokens', 'at')
+  local tokens = tonumber(state[1]) or capacity
+  local at = tonumber(state[2]) or now
+  tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+  local allowed = 0
+  local wait = 0
+  if force or tokens >= need then
+    tokens = tokens - cost
+    allowed = 1
+  else
+    wait = (need - tokens) / rate
+  end
+  redis.call('HSET', KEYS[i], 'tokens', tostring(tokens), 'at', tostring(now))
+  redis.call('EXPIRE', KEYS[i], math.ceil((capacity - math.min(tokens, 0)) / rate) + 1)
+  table.insert(out, allowed)
+  table.insert(out, tostring(tokens))
+  table.insert(out, tostring(wait))
+  if allowed == 0 then return out end
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil((capacity - math.min(tokens, 0)) / rate) + 1)
-return {allowed, tostring(tokens), tostring(wait)}
+local b = 1 + n * 4
+for j = n + 1, #KEYS do
+  local amount = tonumber(ARGV[b + 1])
+  local value
+  if amount > 0 then
+    value = redis.call('INCRBY', KEYS[j], amount)
+    redis.call('EXPIRE', KEYS[j], tonumber(ARGV[b + 2]))
+  else
+    value = tonumber(redis.call('GET', KEYS[j]) or '0')
+  end
+  table.insert(out, value)
+  b = b + 2
+end
+return out
 """
 
 
@@ -140,25 +195,19 @@ class RedisBuckets:
             raise MissingDependency("shared limits need redis-py: pip install 'aistack[redis]'") from None
         self.prefix = prefix
         self.client = aioredis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        self.script = self.client.register_script(TOKEN_BUCKET)
+        self.script = self.client.register_script(APPLY)
 
-    async def take(self, key: str, capacity: float, per_minute: float, cost: float = 1.0,
-                   force: bool = False) -> Decision:
-        rate = per_minute / 60
-        allowed, tokens, wait = await self.script(keys=[self.prefix + key],
-                                                  args=[capacity, rate, cost, "1" if force else "0"])
-        return decision(bool(allowed), capacity, float(tokens), rate, float(wait))
-
-    async def used(self, key: str) -> int:
-        value = await self.client.get(self.prefix + key)
-        return int(value or 0)
-
-    async def add(self, key: str, amount: int, ttl_seconds: int) -> int:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.incrby(self.prefix + key, amount)
-            pipe.expire(self.prefix + key, ttl_seconds)
-            total, _ = await pipe.execute()
-        return int(total)
+    async def apply(self, takes: list[Take], counts: list[Count]) -> tuple[list[Decision], list[int]]:
+        args: list[Any] = [len(takes)]
+        for t in takes:
+            args += [t.capacity, t.per_minute / 60, t.cost, "1" if t.force else "0"]
+        for c in counts:
+            args += [c.amount, c.ttl]
+        out = await self.script(keys=[self.prefix + k for k in [*(t.key for t in takes), *(c.key for c in counts)]],
+                                args=args)
+        decisions = [decision(bool(out[3 * i]), t.capacity, float(out[3 * i + 1]), t.per_minute / 60,
+                              float(out[3 * i + 2])) for i, t in enumerate(takes[: len(out) // 3])]
+        return decisions, [int(v) for v in out[3 * len(decisions):]]
 
     async def close(self) -> None:
         await self.client.aclose()

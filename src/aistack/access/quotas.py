@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 
-from aistack.access.buckets import Buckets, Decision
+from aistack.access.buckets import Buckets, Count, Decision, Take
 from aistack.errors import BackendUnavailable, QuotaExceeded, RateLimited
 from aistack.principals import Principal
 from aistack.settings.deploy import RateLimitSettings
@@ -48,13 +49,49 @@ def period_of(period: str, now: datetime) -> str:
     return now.strftime("%Y-%m-%d" if period == "day" else "%Y-%m")
 
 
+@dataclass(frozen=True)
+class Budget:
+    scope: str  # key:<id> | team:<name>
+    tokens: int
+    period: str  # day | month
+    whose: str
+
+    def counter(self, now: datetime) -> str:
+        return f"budget:{self.scope}:{period_of(self.period, now)}"
+
+    @property
+    def ttl(self) -> int:
+        return (DAY if self.period == "day" else MONTH) + DAY
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A principal's limits, worked out once (cached): the request path only fills in the period."""
+
+    requests: tuple[Rule, ...]
+    tokens: tuple[Rule, ...]
+    budgets: tuple[Budget, ...]
+    takes: tuple[Take, ...]  # the requests' takes, then the token buckets' looks
+
+    @property
+    def empty(self) -> bool:
+        return not (self.requests or self.tokens or self.budgets)
+
+
 class Quotas:
     def __init__(self, buckets: Buckets, defaults: RateLimitSettings):
         self.buckets = buckets
         self.defaults = defaults
         self.fail_open = defaults.on_store_down == "open"
+        self.plan = lru_cache(maxsize=4096)(self._plan)
 
     # which limits apply
+
+    def _plan(self, principal: Principal) -> Plan:
+        requests, tokens = self.request_rules(principal), self.token_rules(principal)
+        takes = [Take(r.key, r.capacity, r.per_minute) for r in requests]
+        takes += [Take(r.key, r.capacity, r.per_minute, cost=0) for r in tokens]
+        return Plan(tuple(requests), tuple(tokens), tuple(self.budgets(principal)), tuple(takes))
 
     def request_rules(self, principal: Principal) -> list[Rule]:
         rules = []
@@ -83,17 +120,15 @@ class Quotas:
         return rules
 
     @staticmethod
-    def budgets(principal: Principal, now: datetime | None = None) -> list[tuple[str, int, int, str]]:
-        """(counter, budget, ttl, whose) for the caller's key and team budgets this period."""
-        now = now or datetime.now(timezone.utc)
+    def budgets(principal: Principal) -> list[Budget]:
+        """The caller's key and team token budgets."""
         found = []
         for limits, scope, name in ((principal.limits, f"key:{principal.key_id}", "this key"),
                                     (principal.team_limits, f"team:{principal.team}", f"team {principal.team}")):
             if limits.token_budget and (scope.startswith("team:") or principal.key_id):
                 period = limits.budget_period or "month"
-                found.append((f"budget:{scope}:{period_of(period, now)}", limits.token_budget,
-                              (DAY if period == "day" else MONTH) + DAY,
-                              f"{name}'s {'daily' if period == 'day' else 'monthly'} token budget"))
+                found.append(Budget(scope, limits.token_budget, period,
+                                    f"{name}'s {'daily' if period == 'day' else 'monthly'} token budget"))
         return found
 
     # the calls
@@ -112,39 +147,36 @@ class Quotas:
                                      detail=f"{type(exc).__name__}: {exc}") from None
 
     async def _admit(self, principal: Principal) -> Decision | None:
-        tightest: Decision | None = None
-        for rule in self.request_rules(principal):
-            found = await self.buckets.take(rule.key, rule.capacity, rule.per_minute)
-            if not found.allowed:
-                raise RateLimited(f"Rate limit reached: {rule.what}. Retry after {found.retry_after_seconds}s.",
-                                  retry_after=found.retry_after_seconds)
-            if tightest is None or found.remaining < tightest.remaining:
-                tightest = found
-        for rule in self.token_rules(principal):
-            budget = await self.buckets.take(rule.key, rule.capacity, rule.per_minute, cost=0)  # looks, takes nothing
-            if not budget.allowed:
-                raise RateLimited(f"Token rate limit reached: {rule.what}. Retry after {budget.retry_after_seconds}s.",
-                                  retry_after=budget.retry_after_seconds)
-        for counter, budget, _, whose in self.budgets(principal):
-            used = await self.buckets.used(counter)
-            if used >= budget:
-                raise QuotaExceeded(f"You exceeded {whose} ({used} of {budget} tokens used). It renews at the start "
-                                    "of the next period; ask an admin to raise it.")
-        return tightest
+        plan = self.plan(principal)
+        if plan.empty:
+            return None
+        now = datetime.now(timezone.utc)
+        decisions, values = await self.buckets.apply(list(plan.takes), [Count(b.counter(now)) for b in plan.budgets])
+        if len(decisions) < len(plan.takes) or (decisions and not decisions[-1].allowed):
+            refused, at = decisions[-1], len(decisions) - 1
+            rules = plan.requests + plan.tokens
+            kind = "Rate limit" if at < len(plan.requests) else "Token rate limit"
+            raise RateLimited(f"{kind} reached: {rules[at].what}. Retry after {refused.retry_after_seconds}s.",
+                              retry_after=refused.retry_after_seconds)
+        for budget, spent in zip(plan.budgets, values):
+            if spent >= budget.tokens:
+                raise QuotaExceeded(f"You exceeded {budget.whose} ({spent} of {budget.tokens} tokens used). It renews "
+                                    "at the start of the next period; ask an admin to raise it.")
+        return min(decisions[: len(plan.requests)], key=lambda d: d.remaining, default=None)
 
     def charges(self, principal: Principal) -> bool:
         """Whether an answer's usage must be charged (some token limit or budget applies)."""
-        return bool(self.token_rules(principal) or self.budgets(principal))
+        plan = self.plan(principal)
+        return bool(plan.tokens or plan.budgets)
 
     async def charge(self, principal: Principal, tokens: int) -> None:
         """What an answer used, after it: into every token bucket (into debt if need be) and budget."""
         if tokens <= 0:
             return
+        plan, now = self.plan(principal), datetime.now(timezone.utc)
         try:
-            for rule in self.token_rules(principal):
-                await self.buckets.take(rule.key, rule.capacity, rule.per_minute, tokens, force=True)
-            for counter, _, ttl, _ in self.budgets(principal):
-                await self.buckets.add(counter, tokens, ttl)
+            await self.buckets.apply([Take(r.key, r.capacity, r.per_minute, tokens, force=True) for r in plan.tokens],
+                                     [Count(b.counter(now), tokens, b.ttl) for b in plan.budgets])
         except Exception as exc:  # noqa: BLE001 - a finished answer is not failed afterwards
             log.warning("quota not charged (%d tokens for %s): %s", tokens, principal.name, type(exc).__name__)
 
