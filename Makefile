@@ -52,6 +52,9 @@ bench: setup
 	$(BIN)/python benchmarks/rag.py
 	$(BIN)/python benchmarks/observability.py
 	$(BIN)/python benchmarks/deploy.py
+	$(BIN)/python benchmarks/access.py
+	# needs Debian's wrk and LiteLLM in its own venv (~/.cache/aistack/litellm-venv, litellm[proxy]==1.80.17)
+	$(BIN)/python benchmarks/gateway.py
 	$(BIN)/python benchmarks/finetune.py
 	# needs the vLLM venv that .ci/run makes (~/.cache/aistack/vllm-venv)
 	$(BIN)/python benchmarks/backends.py
