@@ -10,13 +10,11 @@ a chunk) takes seconds, not minutes."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from support.responsiveness import big_markdown, big_pdf, health_while, long_prompt, upload
 from support.servers import ServerProcess, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -31,65 +29,23 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         yield server
 
 
-def health_while(url: str, work) -> tuple[httpx.Response, float, int]:
-    """The work's response, and the slowest /health answer while it ran (with the poll count)."""
-    latencies: list[float] = []
-    done = threading.Event()
-
-    def poll() -> None:
-        with httpx.Client(timeout=30) as client:
-            while not done.is_set():
-                started = time.perf_counter()
-                assert client.get(url + "/health").status_code == 200
-                latencies.append(time.perf_counter() - started)
-                time.sleep(0.02)
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    try:
-        response = work()
-    finally:
-        done.set()
-        poller.join()
-    return response, max(latencies), len(latencies)
-
-
-def big_pdf(path: Path, pages: int) -> Path:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=10)
-    for n in range(pages):
-        pdf.add_page()
-        pdf.cell(0, 8, f"Page {n}: the nightly backup of collection {n % 97} finished in {n % 13} minutes.")
-    pdf.output(str(path))
-    return path
-
-
 def test_a_20000_page_pdf_never_stalls_health(gateway: ServerProcess, tmp_path: Path) -> None:
     data = big_pdf(tmp_path / "big.pdf", 20_000).read_bytes()
-    response, slowest, polls = health_while(gateway.url, lambda: httpx.post(
-        gateway.url + "/v1/collections/loop-pdf/documents", timeout=600,
-        files={"files": ("big.pdf", data, "application/pdf")}))
+    response, slowest, polls = health_while(gateway.url, upload(gateway.url, "loop-pdf", "big.pdf", data,
+                                                                "application/pdf"))
     assert response.status_code == 200 and response.json()["chunks_added"] == 20_000, response.text
     assert polls > 100 and slowest < LIMIT, f"/health took {slowest * 1000:.0f} ms"
 
 
 def test_a_20_mb_markdown_file_never_stalls_health(gateway: ServerProcess) -> None:
-    section = "Words about the gateway, its settings and its collections, repeated to make a large file.\n" * 700
-    text = "".join(f"## Section {n}\n\n{section}\n" for n in range(20 * 1024 * 1024 // (len(section) + 20) + 1))
-    response, slowest, polls = health_while(gateway.url, lambda: httpx.post(
-        gateway.url + "/v1/collections/loop-md/documents", timeout=600,
-        files={"files": ("big.md", text.encode(), "text/markdown")}))
+    text = big_markdown(20)
+    response, slowest, polls = health_while(gateway.url, upload(gateway.url, "loop-md", "big.md", text.encode(),
+                                                                "text/markdown"))
     assert len(text) > 20_000_000 and response.status_code == 200, response.text
     assert polls > 20 and slowest < LIMIT, f"/health took {slowest * 1000:.0f} ms"
 
 
 def test_a_long_prompt_with_a_large_schema_never_stalls_health(gateway: ServerProcess) -> None:
-    schema = {"type": "object", "properties": {f"field_{i}": {"type": "string", "maxLength": 50} for i in range(200)}}
-    response, slowest, _ = health_while(gateway.url, lambda: httpx.post(
-        gateway.url + "/v1/chat/completions", timeout=300, json={
-            "model": "smollm2-135m-instruct", "max_tokens": 8, "messages": [{"role": "user", "content": "word " * 600}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "form", "schema": schema}}}))
+    response, slowest, _ = health_while(gateway.url, long_prompt(gateway.url))
     assert response.status_code == 200, response.text
     assert slowest < LIMIT, f"/health took {slowest * 1000:.0f} ms"

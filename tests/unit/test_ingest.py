@@ -100,3 +100,22 @@ def test_text_documents_and_upload_labels() -> None:
     for bad in ("", "a\x00b", "x" * 2000):
         with pytest.raises(InvalidRequest):
             upload_label(bad)
+
+
+def test_pdf_helpers_start_again_after_they_are_closed(tmp_path) -> None:
+    """A container that closes stops the idle PDF helpers; the next PDF (another container in the
+    same process) must get one again, not wait for ever on an empty pool."""
+    import threading
+
+    from support.corpus import write_pdf
+
+    from aistack.knowledge import loaders
+
+    pdf = write_pdf(tmp_path / "a.pdf", ["first page", "second page"]).read_bytes()
+    for _ in range(3):
+        found: list = []
+        worker = threading.Thread(target=lambda: found.append(loaders.load_bytes("a.pdf", pdf)), daemon=True)
+        worker.start()
+        worker.join(60)
+        assert found and [s.page for s in found[0].sections] == [1, 2]
+        loaders.close_pdf_helpers()

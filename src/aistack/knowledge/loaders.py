@@ -123,8 +123,16 @@ def _pdf(source: str, data: bytes) -> list[Section]:
 
 
 def close_pdf_helpers() -> None:
-    while not _pdf_helpers.empty():
-        _pdf_helpers.get().close()
+    """Stop the idle helpers' processes; the helpers stay in the pool and start again on next use."""
+    idle = []
+    while True:
+        try:
+            idle.append(_pdf_helpers.get_nowait())
+        except queue.Empty:
+            break
+    for helper in idle:
+        helper.close()
+        _pdf_helpers.put(helper)
 
 
 def _markdown(text: str) -> list[Section]:
