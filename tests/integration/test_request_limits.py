@@ -56,6 +56,9 @@ def test_unknown_fields_are_logged_and_never_forwarded(gateway: ServerProcess) -
     forwarded = Recorder.seen[-1]
     assert not {"best_of", "ignore_eos", "prompt_logprobs", "guided_json"} & set(forwarded), forwarded
     assert forwarded["logprobs"] is True and forwarded["messages"] == CHAT["messages"]  # OpenAI's own field passes
+    deadline = time.monotonic() + 5  # the access line is written as the response ends: just after the client has it
+    while '"ignored_fields"' not in gateway.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
     access = next(json.loads(line) for line in reversed(gateway.log().splitlines()) if '"ignored_fields"' in line)
     assert access["ignored_fields"] == ["best_of", "guided_json", "ignore_eos", "prompt_logprobs"]
 
