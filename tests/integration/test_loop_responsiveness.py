@@ -4,9 +4,9 @@ and a long prompt with a large JSON schema are processed, /health (polled every 
 for 61.5 s (parsed on the loop), then for 0.66 s (parsed in a thread, where pypdf's million live
 objects held the interpreter); it is now parsed in a helper process (knowledge/pdf_helper.py).
 
-The gateway here chunks at 32,000 characters: the 20 MB of Markdown are read, split and stored
-whole, in about 650 chunks rather than 21,000, so the embedding (in a worker thread, 128 tokens
-a chunk) takes seconds, not minutes."""
+The gateway here chunks at 32,000 characters: the 20 MB of Markdown are read and split whole, and
+its repeated sections are stored once each, so the embedding (in a worker thread) takes seconds,
+not minutes."""
 
 from __future__ import annotations
 
