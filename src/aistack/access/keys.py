@@ -37,3 +37,11 @@ def matches(key: str, stored_digest: str) -> bool:
 
 def public_name(key_id: str, last4: str) -> str:
     return f"{PREFIX}{key_id}...{last4}"
+
+
+def key_id_from(value: str) -> str:
+    """A key's id from what a table shows (`sk-ais-1a2b3c4d...wxyz`), the id itself, or the key."""
+    value = value.strip()
+    if value.startswith(PREFIX):
+        value = value[len(PREFIX):].split("-")[0].split(".")[0]
+    return value

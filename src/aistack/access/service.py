@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from aistack.access.keys import digest, key_id_of, new_key
+from aistack.access.keys import digest, key_id_from, key_id_of, new_key
 from aistack.access.oidc import OidcVerifier, looks_like_jwt
 from aistack.access.store import AccessStore, ApiKey, Team, User, now
 from aistack.errors import AuthenticationFailed, InvalidRequest, NotFound
@@ -229,12 +229,12 @@ class AccessService:
 
     def revoke_key(self, caller: Principal, key_id: str) -> ApiKey:
         caller.require("admin")
-        return self.store.revoke(_key_id(key_id))
+        return self.store.revoke(key_id_from(key_id))
 
     def rotate_key(self, caller: Principal, key_id: str) -> IssuedKey:
         """A new key with the old one's team, user, scopes, models and limits; the old one stops now."""
         caller.require("admin")
-        old = self.store.key(_key_id(key_id))
+        old = self.store.key(key_id_from(key_id))
         if old is None or old.revoked_at:
             raise NotFound(f"no active key '{key_id}'", param="key")
         new_id, secret = new_key()
@@ -252,7 +252,7 @@ class AccessService:
         if by not in ("hour", "day", "month", "team", "key", "model"):
             raise InvalidRequest("by is one of hour, day, month, team, key, model", param="by")
         return self.store.usage(since_of(since), since_of(until) if until else None, team,
-                                _key_id(key) if key else None, model, by)
+                                key_id_from(key) if key else None, model, by)
 
     # -- collection shares (the owning team's) --------------------------------------------------
 
@@ -310,14 +310,6 @@ def _narrowest(key_models: list[str] | None, team_models: list[str] | None) -> l
     if team_models is None:
         return key_models
     return [m for m in key_models if m in team_models]
-
-
-def _key_id(value: str) -> str:
-    """A key's id from what a table shows (`sk-ais-1a2b3c4d...wxyz`), the id itself, or the key."""
-    value = value.strip()
-    if value.startswith("sk-ais-"):
-        value = value[len("sk-ais-"):].split("-")[0].split(".")[0]
-    return value
 
 
 def _check_limits(limits: Limits) -> Limits:

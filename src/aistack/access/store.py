@@ -157,14 +157,16 @@ class AccessStore:
                         limits.tokens_per_minute, limits.token_budget, limits.budget_period))
             return made
 
-    def teams(self) -> list[Team]:
+    def teams(self, name: str | None = None) -> list[Team]:
+        query = ("SELECT name, created_at, models, requests_per_minute, tokens_per_minute, token_budget, budget_period "
+                 "FROM teams")
         with self.sql.transaction(write=False) as db:
-            rows = db.execute("SELECT name, created_at, models, requests_per_minute, tokens_per_minute, token_budget, "
-                              "budget_period FROM teams ORDER BY name").fetchall()
+            rows = db.execute(query + " WHERE name = ?" if name else query + " ORDER BY name",
+                              (name,) if name else ()).fetchall()
         return [Team(n, c, _list(m), Limits(*rest)) for n, c, m, *rest in rows]
 
     def team(self, name: str) -> Team:
-        found = [t for t in self.teams() if t.name == name]
+        found = self.teams(name)  # one row: a key check on a cache miss reads its team
         if not found:
             raise NotFound(f"no team '{name}'", param="team")
         return found[0]
@@ -206,7 +208,9 @@ class AccessStore:
         return [User(*row) for row in rows if team is None or row[1] == team]
 
     def user(self, name: str) -> User:
-        found = [u for u in self.users() if u.name == name]
+        with self.sql.transaction(write=False) as db:
+            found = [User(*row) for row in db.execute("SELECT name, team, created_at FROM users WHERE name = ?",
+                                                      (name,)).fetchall()]
         if not found:
             raise NotFound(f"no user '{name}'", param="user")
         return found[0]
