@@ -87,12 +87,31 @@ def test_embeddings_requests_are_bounded_with_the_limit_named(gateway: ServerPro
     assert fits.status_code == 200 and len(fits.json()["data"][0]["embedding"]) == 384
 
 
+def read_response(conn: socket.socket) -> str:
+    """The whole response: its headers and body can come in separate packets."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < content_length(data):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+
+def content_length(data: bytes) -> int:
+    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
 def test_a_body_that_never_arrives_is_a_408_and_frees_the_request(gateway: ServerProcess) -> None:
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn:
         conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 1000\r\n\r\n{\"model\":")
-        answer = conn.recv(65536).decode()
+        answer = read_response(conn)
     assert answer.startswith("HTTP/1.1 408"), answer[:200]
     assert "server.body_timeout" in answer and time.monotonic() - started < 5
     assert httpx.get(gateway.url + "/health", timeout=5).status_code == 200
