@@ -95,6 +95,27 @@ def pytest_configure(config: pytest.Config) -> None:
     import uuid
 
     os.environ.setdefault(RUN_MARKER, uuid.uuid4().hex)  # xdist's workers inherit the controller's
+    if os.environ.get(SWEEP):
+        log_slow_callbacks_in_process(float(os.environ[SWEEP]), os.environ.get("SLOW_CALLBACK_SWEEP_LOG", "."))
+
+
+# scripts/slow-callbacks.py sets it: every event loop of the run, in process and in the gateways the
+# tests start (tests/support/servers.py), logs the callbacks that hold it longer than this many ms.
+SWEEP = "SLOW_CALLBACK_SWEEP_MS"
+
+
+def log_slow_callbacks_in_process(milliseconds: float, folder: str) -> None:
+    """asyncio's debug mode for every loop this process makes, its slow-callback log to a file."""
+    import asyncio.base_events
+    import asyncio.coroutines
+    import logging
+    import os
+
+    asyncio.coroutines._is_debug_mode = lambda: True  # read by each new loop; PYTHONASYNCIODEBUG would reach
+    asyncio.base_events.BaseEventLoop.slow_callback_duration = milliseconds / 1000  # every subprocess too
+    handler = logging.FileHandler(os.path.join(folder, f"pytest-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"))
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    logging.getLogger("asyncio").addHandler(handler)
 
 
 def _started_by_this_run() -> list[tuple[int, str]]:

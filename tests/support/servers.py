@@ -71,6 +71,8 @@ def start_gateway(env: dict[str, str], tmp: Path, name: str = "gateway") -> Serv
     port = free_port()
     base = {"AISTACK_PROFILES": "test", "AISTACK_HOME": str(tmp / "home"),
             "AISTACK_SETTINGS_DIR": str(tmp), "AISTACK_SERVER__PORT": str(port)}
+    if os.environ.get("SLOW_CALLBACK_SWEEP_MS"):  # scripts/slow-callbacks.py
+        base["AISTACK_SERVER__SLOW_CALLBACK_MS"] = os.environ["SLOW_CALLBACK_SWEEP_MS"]
     return ServerProcess([str(BIN / "aistack"), "serve"], port, "/ready", {**base, **env},
                          log=tmp / f"{name}.log")
 

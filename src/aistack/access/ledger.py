@@ -59,6 +59,7 @@ class Ledger:
         self._task: asyncio.Task | None = None
         self._pruned = 0.0
         self.dropped = 0
+        self._series: dict[tuple[str, str], tuple[Any, Any, Any]] = {}  # (team, outcome) -> its counters
 
     def record(self, entry: dict[str, Any]) -> None:
         """Called as each request ends, on the loop: no I/O here."""
@@ -70,9 +71,20 @@ class Ledger:
             self.dropped += 1
         self._queue.append(event)
         if self.metrics is not None:
-            self.metrics.team_requests.labels(team=event.team, outcome=event.outcome).inc()
-            self.metrics.team_tokens.labels(team=event.team, kind="prompt").inc(event.prompt_tokens)
-            self.metrics.team_tokens.labels(team=event.team, kind="completion").inc(event.completion_tokens)
+            requests, prompt, completion = self._counters(event.team, event.outcome)
+            requests.inc()
+            prompt.inc(event.prompt_tokens)
+            completion.inc(event.completion_tokens)
+
+    def _counters(self, team: str, outcome: str) -> tuple[Any, Any, Any]:
+        """A team's Prometheus series, looked up once (teams and outcomes are few)."""
+        found = self._series.get((team, outcome))
+        if found is None:
+            tokens = self.metrics.team_tokens
+            found = (self.metrics.team_requests.labels(team=team, outcome=outcome),
+                     tokens.labels(team=team, kind="prompt"), tokens.labels(team=team, kind="completion"))
+            self._series[(team, outcome)] = found
+        return found
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())

@@ -27,6 +27,7 @@ from aistack.gateway.routers import (
     rag,
     snapshots,
 )
+from aistack.gateway.slowloop import StallWatch
 from aistack.llm.instrumented import watch_health
 
 
@@ -44,6 +45,9 @@ def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await container.start()
+        stalls = StallWatch(settings.server.slow_callback_ms) if settings.server.slow_callback_ms else None
+        if stalls is not None:
+            stalls.start()
         if settings.access.usage_ledger:
             container.ledger.start()
         if settings.server.gc_threshold:
@@ -53,6 +57,8 @@ def create_app(container: Container) -> FastAPI:
             yield
         finally:
             watcher.cancel()
+            if stalls is not None:
+                stalls.stop()
             await container.close()
 
     app = FastAPI(title="aistack gateway", version=aistack.__version__, lifespan=lifespan)

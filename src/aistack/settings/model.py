@@ -62,6 +62,11 @@ class ServerSettings(Section):
         "(gc.freeze): the tail latency under load is the collector's (docs/benchmarks.md). [] or empty: Python's "
         "defaults, nothing frozen.")
 
+    slow_callback_ms: float | None = Field(
+        None, gt=0, description="Diagnostics: run on asyncio's own loop in debug mode and log (logger `asyncio`) every "
+        "callback that holds the event loop longer than this many milliseconds. Slower; for finding blocking code "
+        "(scripts/slow-callbacks.py), never for production.")
+
     @field_validator("gc_threshold")
     @classmethod
     def _three_thresholds(cls, value: list[int] | None) -> list[int] | None:
