@@ -39,7 +39,7 @@ from aistack.container import Container  # noqa: E402
 from aistack.evaluation.metrics import mean, percentile, recall, reciprocal_rank  # noqa: E402
 from aistack.evaluation.retrieval import evaluate, load_questions  # noqa: E402
 from aistack.llm.protocol import ChatCompletionRequest  # noqa: E402
-from aistack.knowledge.retrieve import RetrievalOptions  # noqa: E402
+from aistack.wire.knowledge import RetrievalOptions  # noqa: E402
 from aistack.settings.model import Settings  # noqa: E402
 from aistack.vectorstore import Point  # noqa: E402
 

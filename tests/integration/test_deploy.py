@@ -23,6 +23,9 @@ import pytest
 from support.load import stream_until
 from support.servers import BIN, ServerProcess, free_port
 from support.cli import run
+from support.wire import conforms
+
+from aistack.wire import deploy as wire
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ADMIN = {"Authorization": "Bearer admin-secret", "X-Aistack-Actor": "ci"}
@@ -72,7 +75,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
 
 
 def test_blue_green_switch_under_load_loses_nothing(front: Front) -> None:
-    first = front.http.post("/v1/admin/slots/blue/deploy", json={}).json()
+    first = conforms(wire.DeployResult, front.http.post("/v1/admin/slots/blue/deploy", json={}).json())
     assert first["ok"], first
     assert [s["name"] for s in first["steps"]] == ["start", "health", "smoke tests", "switch"]
     done = threading.Event()
@@ -98,8 +101,8 @@ def test_blue_green_switch_under_load_loses_nothing(front: Front) -> None:
 
 def test_a_failed_smoke_test_rolls_back_and_rollback_restores(front: Front) -> None:
     before = front.report().get("blue", {}).get("requests", 0)
-    failed = front.http.post("/v1/admin/slots/blue/deploy",
-                             json={"smoke_tests": [{"prompt": "Say hi.", "expect": "^NEVER THIS$"}]}).json()
+    failed = conforms(wire.DeployResult, front.http.post(
+        "/v1/admin/slots/blue/deploy", json={"smoke_tests": [{"prompt": "Say hi.", "expect": "^NEVER THIS$"}]}).json())
     assert not failed["ok"] and "smoke tests" in failed["error"] and "nothing was switched" in failed["error"]
     assert failed["active"] == ["green"]
     slots = front.slots()

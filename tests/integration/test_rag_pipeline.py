@@ -14,7 +14,7 @@ from support.corpus import BROKEN, mixed_folder
 from support.servers import BIN
 
 from aistack.container import Container
-from aistack.knowledge.retrieve import RetrievalOptions
+from aistack.wire.knowledge import RetrievalOptions
 from aistack.settings.model import Settings
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 from aistack.container import Container
 from aistack.errors import InvalidRequest
 from aistack.evaluation.retrieval import evaluate, load_questions
-from aistack.knowledge.retrieve import RetrievalOptions
+from aistack.wire.knowledge import RetrievalOptions
 from aistack.settings.model import Settings
 
 pytestmark = pytest.mark.integration

@@ -13,6 +13,7 @@ import pytest
 from support.corpus import mixed_folder
 from support.servers import ServerProcess, start_chroma, start_moto
 from support.cli import run
+from support.wire import check
 
 from aistack.principals import OPERATOR
 from aistack.container import Container
@@ -187,18 +188,19 @@ def test_snapshot_api_on_a_gateway_that_holds_the_store(s3: ServerProcess, tmp_p
 
     settings = Settings.model_validate({"home": str(tmp_path), "llm": {"backend": "fake"},
                                         "snapshots": s3_settings(s3, "api")})
-    with TestClient(create_app(Container(settings))) as http:
+    app = create_app(Container(settings))
+    with TestClient(app) as http:
         http.post("/v1/collections/notes/documents", json={"text": "The VPN certificate is valid for 365 days."})
         made = http.post("/v1/snapshots", json={"collection": "notes"})
         assert made.status_code == 201
-        key = made.json()["data"][0]["key"]
-        assert [s["key"] for s in http.get("/v1/snapshots").json()["data"]] == [key]
+        key = check(app, made)["data"][0]["key"]
+        assert [s["key"] for s in check(app, http.get("/v1/snapshots"))["data"]] == [key]
         http.delete("/v1/collections/notes")
-        restored = http.post("/v1/snapshots/restore", json={"key": key}).json()
+        restored = check(app, http.post("/v1/snapshots/restore", json={"key": key}))
         assert restored == {"key": key, "collection": "notes", "points": 1}
         hits = http.post("/v1/retrieve", json={"query": "How long is the VPN certificate valid?",
                                                "collection": "notes"}).json()["data"]
         assert "365 days" in hits[0]["text"]
-        assert http.post("/v1/snapshots/prune", json={"dry_run": True}).json() == {"kept": [key], "deleted": []}
+        assert check(app, http.post("/v1/snapshots/prune", json={"dry_run": True})) == {"kept": [key], "deleted": []}
         assert http.post("/v1/snapshots/restore", json={"key": "elsewhere/x.tar.gz"}).status_code == 400
         assert http.post("/v1/snapshots/restore", json={"key": "qdrant/notes/20200101T000000000000Z.tar.gz"}).status_code == 404

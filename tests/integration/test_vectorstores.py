@@ -69,7 +69,7 @@ def test_hybrid_retrieval_works_on_chroma_too(chroma_server: ServerProcess, tmp_
     from support.corpus import mixed_folder
 
     from aistack.container import Container
-    from aistack.knowledge.retrieve import RetrievalOptions
+    from aistack.wire.knowledge import RetrievalOptions
 
     settings = Settings.model_validate({"home": str(tmp_path), "vectorstore": {
         "backend": "chroma", "chroma": {"url": chroma_server.url}}})

@@ -19,7 +19,7 @@ import anyio
 from pydantic import ValidationError
 
 from aistack.errors import ModelNotFound, validation_error
-from aistack.knowledge.retrieve import RetrievalOptions
+from aistack.wire.knowledge import RetrievalOptions
 from aistack.knowledge.service import KnowledgeService
 from aistack.llm.base import LLMBackend
 from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest

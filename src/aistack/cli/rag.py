@@ -26,7 +26,7 @@ from aistack.client.knowledge import (
     files_to_ingest,
 )
 from aistack.knowledge.ingest import FileResult, IngestSummary
-from aistack.knowledge.retrieve import RetrievalOptions
+from aistack.wire.knowledge import RetrievalOptions
 
 URL = typer.Option(None, "--url", help="A running gateway. Default: client.url, else in process.")
 COLLECTION = typer.Option(None, "--collection", "-c", help="Collection. Default: rag.default_collection.")

@@ -15,7 +15,7 @@ from aistack.knowledge import collections
 from aistack.knowledge.ingest import FileResult
 from aistack.knowledge.loaders import discover
 from aistack.knowledge.pipeline import Question
-from aistack.knowledge.retrieve import RetrievalOptions
+from aistack.wire.knowledge import RetrievalOptions
 
 Progress = Callable[[dict[str, Any]], None]
 

@@ -14,7 +14,8 @@ from aistack.evaluation.metrics import (
     recall,
     reciprocal_rank,
 )
-from aistack.knowledge.retrieve import RetrievalOptions, Retriever
+from aistack.knowledge.retrieve import Retriever
+from aistack.wire.knowledge import RetrievalOptions
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:

@@ -20,7 +20,7 @@ from aistack.evaluation.dataset import Dataset, EvalQuestion
 from aistack.evaluation.faithfulness import lexical_faithfulness
 from aistack.evaluation.judge import Judge
 from aistack.knowledge.pipeline import Question
-from aistack.knowledge.retrieve import RetrievalOptions
+from aistack.wire.knowledge import RetrievalOptions
 
 if TYPE_CHECKING:
     from aistack.knowledge.ingest import IngestSummary

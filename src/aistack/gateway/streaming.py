@@ -15,6 +15,10 @@ from aistack.gateway.errors import stream_error_event
 
 log = logging.getLogger("aistack.gateway")
 DONE = b"data: [DONE]\n\n"
+# /openapi.json: a route that streams when the body asks (`"stream": true`)
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {
+    "schema": {"type": "string", "description": "Server-sent events: one JSON object per `data:` line, "
+               "then `data: [DONE]`."}}}}}
 
 
 def sse(data: dict[str, Any]) -> bytes:

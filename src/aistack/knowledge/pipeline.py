@@ -19,7 +19,8 @@ from aistack.llm.base import LLMBackend
 from aistack.llm.protocol import ChatCompletionRequest
 from aistack.llm.responses import ResponseIds
 from aistack.knowledge.prompts import fit_context, rag_messages
-from aistack.knowledge.retrieve import Retrieval, RetrievalOptions, Retriever, source_of
+from aistack.knowledge.retrieve import Retrieval, Retriever, source_of
+from aistack.wire.knowledge import RetrievalOptions
 from aistack.settings import Settings
 from aistack.vectorstore import Hit
 

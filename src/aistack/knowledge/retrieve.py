@@ -7,33 +7,18 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from aistack.embeddings import Embedder, bm25
 from aistack.errors import InvalidRequest
 from aistack.knowledge import collections
 from aistack.knowledge.rerank import late_interaction
 from aistack.settings import Settings
 from aistack.vectorstore import Hit, VectorStore
+from aistack.wire.knowledge import RetrievalOptions
 
 if TYPE_CHECKING:
     from aistack.metrics import Metrics
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.), as Qdrant uses
-
-
-class RetrievalOptions(BaseModel):
-    """What a caller may set per request; unset fields come from the collection and settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    collection: str | None = Field(None, description="Collection to search. Default: rag.default_collection.")
-    top_k: int | None = Field(None, ge=1, le=100)
-    score_threshold: float | None = Field(None, ge=-1, le=1)
-    retrieval: str | None = Field(None, pattern="^(dense|hybrid)$")
-    score_margin: float | None = Field(None, ge=0, le=2, description="Drop hits this far below the best one.")
-    rerank: str | None = Field(None, pattern="^(none|late_interaction)$")
-    filter: dict[str, Any] | None = Field(None, description="{field: value or [values]} on chunk metadata.")
 
 
 @dataclass

@@ -22,7 +22,8 @@ from aistack.knowledge.ingest import FileResult, Ingestor, IngestSummary, load_o
 from aistack.knowledge.loaders import Document, LoadError
 from aistack.knowledge.owners import Owners, Shares, check_new_name, stored_name
 from aistack.knowledge.pipeline import Question, RagPipeline
-from aistack.knowledge.retrieve import Retrieval, RetrievalOptions, Retriever, source_of
+from aistack.knowledge.retrieve import Retrieval, Retriever, source_of
+from aistack.wire.knowledge import RetrievalOptions
 from aistack.llm.base import LLMBackend
 from aistack.llm.protocol import ChatCompletionRequest
 from aistack.principals import Principal

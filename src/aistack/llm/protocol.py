@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-MAX_TOKENS = 1_048_576  # above any model's context: larger is a 400, never forwarded
+from aistack.wire.openai import MAX_TOKENS
+
 # OpenAI fields aistack does not model but forwards to an OpenAI-compatible upstream
 FORWARDED = frozenset({"logprobs", "top_logprobs", "logit_bias", "parallel_tool_calls", "suffix"})
 IMAGE_SCHEMES = ("http://", "https://", "data:")

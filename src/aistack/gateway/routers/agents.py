@@ -14,7 +14,6 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.agents.service import AgentService, Event
 from aistack.errors import NotFound
@@ -23,28 +22,11 @@ from aistack.gateway.errors import stream_error_event
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.auth import Caller
 from aistack.gateway.body import declares, parse, read_body
-from aistack.gateway.streaming import DONE, sse
+from aistack.gateway.streaming import DONE, EVENT_STREAM, sse
+from aistack.wire import agents as wire
+from aistack.wire.agents import ContinueRequest, DecisionRequest, HandoffRequest, RunRequest
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
-
-
-class HandoffRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    input: str = Field(min_length=1, description="The task, in words.")
-    thread_id: str | None = Field(None, description="Thread id of the run. Default: <agent>-<random>.")
-
-
-class RunRequest(HandoffRequest):
-    stream: bool = Field(False, description="Stream the run's events as server-sent events.")
-
-
-class ContinueRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    stream: bool = False
-
-
-class DecisionRequest(ContinueRequest):
-    reason: str | None = Field(None, max_length=500)
 
 
 def _service(http: Request) -> AgentService:
@@ -99,7 +81,7 @@ def _run_of(http: Request, caller: Principal, name: str, thread_id: str) -> Even
     return view
 
 
-@router.get("")
+@router.get("", response_model=wire.AgentList)
 async def list_agents(http: Request) -> JSONResponse:
     agents = _service(http).definitions()
     return JSONResponse({"object": "list", "data": [
@@ -107,19 +89,20 @@ async def list_agents(http: Request) -> JSONResponse:
         for name, a in agents.items()]})
 
 
-@router.get("/runs/{thread_id}")
+@router.get("/runs/{thread_id}", response_model=wire.Run)
 async def find_run(http: Request, caller: Caller, thread_id: str) -> JSONResponse:
     """A run by thread id alone (the CLI resumes and approves by thread id)."""
     return JSONResponse(await anyio.to_thread.run_sync(_service(http).view, caller, thread_id))
 
 
-@router.post("/{name}/runs", openapi_extra=declares(RunRequest))
+@router.post("/{name}/runs", response_model=wire.Run, responses=EVENT_STREAM, openapi_extra=declares(RunRequest))
 async def start_run(http: Request, caller: Caller, name: str) -> Any:
     body = await parse(http, RunRequest)
     return await _respond(lambda: _service(http).start(caller, name, body.input, body.thread_id), body.stream)
 
 
-@router.post("/{name}/handoffs", openapi_extra=declares(HandoffRequest))
+@router.post("/{name}/handoffs", status_code=202, response_model=wire.HandoffAccepted,
+             openapi_extra=declares(HandoffRequest))
 async def publish_handoff(http: Request, caller: Caller, name: str) -> JSONResponse:
     """Publish the task on the Redis Streams bus; an `aistack agent worker` runs it."""
     from aistack.agents.worker import hand_off, open_bus
@@ -136,18 +119,19 @@ async def publish_handoff(http: Request, caller: Caller, name: str) -> JSONRespo
     return JSONResponse(await anyio.to_thread.run_sync(publish), status_code=202)
 
 
-@router.get("/{name}/runs")
+@router.get("/{name}/runs", response_model=wire.RunList)
 async def list_runs(http: Request, caller: Caller, name: str) -> JSONResponse:
     _service(http).definition(name)
     return JSONResponse({"object": "list", "data": await anyio.to_thread.run_sync(_service(http).runs, caller, name)})
 
 
-@router.get("/{name}/runs/{thread_id}")
+@router.get("/{name}/runs/{thread_id}", response_model=wire.Run)
 async def get_run(http: Request, caller: Caller, name: str, thread_id: str) -> JSONResponse:
     return JSONResponse(await anyio.to_thread.run_sync(_run_of, http, caller, name, thread_id))
 
 
-@router.post("/{name}/runs/{thread_id}/resume", openapi_extra=declares(ContinueRequest, required=False))
+@router.post("/{name}/runs/{thread_id}/resume", response_model=wire.Run, responses=EVENT_STREAM,
+             openapi_extra=declares(ContinueRequest, required=False))
 async def resume_run(http: Request, caller: Caller, name: str, thread_id: str) -> Any:
     body = await parse(http, ContinueRequest) if await read_body(http) else ContinueRequest()
 
@@ -170,12 +154,14 @@ async def _decide(http: Request, caller: Principal, name: str, thread_id: str, a
     return await _respond(make, body.stream)
 
 
-@router.post("/{name}/runs/{thread_id}/approve", openapi_extra=declares(DecisionRequest, required=False))
+@router.post("/{name}/runs/{thread_id}/approve", response_model=wire.Run, responses=EVENT_STREAM,
+             openapi_extra=declares(DecisionRequest, required=False))
 async def approve(http: Request, caller: Caller, name: str, thread_id: str) -> Any:
     return await _decide(http, caller, name, thread_id, True)
 
 
-@router.post("/{name}/runs/{thread_id}/reject", openapi_extra=declares(DecisionRequest, required=False))
+@router.post("/{name}/runs/{thread_id}/reject", response_model=wire.Run, responses=EVENT_STREAM,
+             openapi_extra=declares(DecisionRequest, required=False))
 async def reject(http: Request, caller: Caller, name: str, thread_id: str) -> Any:
     return await _decide(http, caller, name, thread_id, False)
 

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.errors import InvalidRequest
 from aistack.gateway.auth import Caller
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.body import declares, parse
+from aistack.wire.openai import EmbeddingList, EmbeddingRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-
-
-class EmbeddingRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    input: str | list[str] | list[int] | list[list[int]]
-    model: str = Field(min_length=1)
-    encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1)
 
 
 def texts_of(body: EmbeddingRequest) -> list[str]:
@@ -36,7 +27,7 @@ def texts_of(body: EmbeddingRequest) -> list[str]:
     return texts
 
 
-@router.post("/embeddings", openapi_extra=declares(EmbeddingRequest))
+@router.post("/embeddings", response_model=EmbeddingList, openapi_extra=declares(EmbeddingRequest))
 async def embeddings(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, EmbeddingRequest)
     done = await http.app.state.container.embeddings.embed(caller, body.model, texts_of(body), body.dimensions)

@@ -10,18 +10,19 @@ from fastapi import APIRouter, Request
 
 from aistack.errors import AistackError
 from aistack.gateway.responses import JSONResponse
+from aistack.wire.health import Health, Ready
 
 log = logging.getLogger("aistack")
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 10.0
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health)
 async def health() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/ready")
+@router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})
 async def ready(request: Request) -> JSONResponse:
     container = request.app.state.container
     try:

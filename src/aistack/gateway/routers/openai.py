@@ -12,13 +12,14 @@ from aistack.gateway.body import declares, parse
 from aistack.gateway.disconnect import unless_client_leaves
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
-from aistack.gateway.streaming import sse_response
+from aistack.gateway.streaming import EVENT_STREAM, sse_response
 from aistack.llm.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
     SamplingParams,
     StreamOptions,
 )
+from aistack.wire.openai import ChatCompletion, Completion, Model, ModelList
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -48,7 +49,8 @@ def _finish(access: dict[str, Any], result: dict[str, Any]) -> JSONResponse:
     return JSONResponse(result)
 
 
-@router.post("/chat/completions", openapi_extra=declares(ChatCompletionRequest))
+@router.post("/chat/completions", response_model=ChatCompletion, responses=EVENT_STREAM,
+             openapi_extra=declares(ChatCompletionRequest))
 async def chat_completions(http: Request, caller: Caller) -> Any:
     body = await parse(http, ChatCompletionRequest)
     access, wants_usage = _start(http, body)
@@ -57,7 +59,8 @@ async def chat_completions(http: Request, caller: Caller) -> Any:
     return _finish(access, await unless_client_leaves(http, _chat(http).chat(caller, body, access)))
 
 
-@router.post("/completions", openapi_extra=declares(CompletionRequest))
+@router.post("/completions", response_model=Completion, responses=EVENT_STREAM,
+             openapi_extra=declares(CompletionRequest))
 async def completions(http: Request, caller: Caller) -> Any:
     body = await parse(http, CompletionRequest)
     access, wants_usage = _start(http, body)
@@ -66,11 +69,11 @@ async def completions(http: Request, caller: Caller) -> Any:
     return _finish(access, await unless_client_leaves(http, _chat(http).complete(caller, body)))
 
 
-@router.get("/models")
+@router.get("/models", response_model=ModelList)
 async def list_models(http: Request, caller: Caller) -> JSONResponse:
     return JSONResponse({"object": "list", "data": await _chat(http).models(caller)})
 
 
-@router.get("/models/{model_id:path}")
+@router.get("/models/{model_id:path}", response_model=Model)
 async def get_model(model_id: str, http: Request, caller: Caller) -> JSONResponse:
     return JSONResponse(await _chat(http).model(caller, model_id))

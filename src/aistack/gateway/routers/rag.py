@@ -7,89 +7,60 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.errors import InvalidRequest
 from aistack.gateway.auth import Caller
-from aistack.llm.protocol import MAX_TOKENS
 from aistack.gateway.middleware import request_log
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.disconnect import unless_client_leaves
 from aistack.gateway.body import declares, parse
-from aistack.gateway.streaming import sse_response
+from aistack.gateway.streaming import EVENT_STREAM, sse_response
 from aistack.knowledge import collections
 from aistack.knowledge.pipeline import Question
-from aistack.knowledge.retrieve import RetrievalOptions, source_of
+from aistack.knowledge.retrieve import source_of
 from aistack.knowledge.service import KnowledgeService, Upload
+from aistack.wire import knowledge as wire
+from aistack.wire.knowledge import AnswerRequest, CollectionCreate, RetrievalOptions, RetrieveRequest, TextIngest
 
 router = APIRouter(prefix="/v1", tags=["rag"])
-
-
-class CollectionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    score_threshold: float | None = Field(None, ge=-1, le=1)
-    top_k: int | None = Field(None, ge=1, le=100)
-    retrieval: str | None = Field(None, pattern="^(dense|hybrid)$")
-
-
-class TextIngest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str | None = None
-    title: str | None = None
-    path: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    include: list[str] | None = None
-    exclude: list[str] | None = None
-
-
-class RetrieveRequest(RetrievalOptions):
-    query: str = Field(min_length=1)
-
-
-class AnswerRequest(RetrievalOptions):
-    question: str = Field(min_length=1)
-    model: str | None = None
-    stream: bool = False
-    temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
 
 
 def _knowledge(http: Request) -> KnowledgeService:
     return http.app.state.container.knowledge
 
 
-@router.get("/collections")
+@router.get("/collections", response_model=wire.CollectionList)
 async def list_collections(http: Request, caller: Caller) -> JSONResponse:
     found = await _knowledge(http).collections(caller)
     return JSONResponse({"object": "list", "data": [collections.as_json(c) for c in found]})
 
 
-@router.post("/collections", status_code=201, openapi_extra=declares(CollectionCreate))
+@router.post("/collections", status_code=201, response_model=wire.Collection,
+             openapi_extra=declares(CollectionCreate))
 async def create_collection(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, CollectionCreate)
     info = await _knowledge(http).create_collection(caller, body.name, body.score_threshold, body.top_k, body.retrieval)
     return JSONResponse(collections.as_json(info), status_code=201)
 
 
-@router.get("/collections/{name}")
+@router.get("/collections/{name}", response_model=wire.Collection)
 async def describe_collection(name: str, http: Request, caller: Caller) -> JSONResponse:
     return JSONResponse(collections.as_json(await _knowledge(http).describe_collection(caller, name)))
 
 
-@router.delete("/collections/{name}")
+@router.delete("/collections/{name}", response_model=wire.CollectionDeleted)
 async def delete_collection(name: str, http: Request, caller: Caller) -> JSONResponse:
     await _knowledge(http).delete_collection(caller, name)
     return JSONResponse({"object": "collection.deleted", "name": name, "deleted": True})
 
 
-@router.get("/collections/{name}/documents")
+@router.get("/collections/{name}/documents", response_model=wire.DocumentList)
 async def list_documents(name: str, http: Request, caller: Caller) -> JSONResponse:
     docs = await _knowledge(http).documents(caller, name)
     return JSONResponse({"object": "list", "data": [{"object": "document", **vars(d)} for d in docs]})
 
 
-@router.delete("/collections/{name}/documents")
+@router.delete("/collections/{name}/documents", response_model=wire.DocumentDeleted)
 async def delete_document(name: str, source: str, http: Request, caller: Caller) -> JSONResponse:
     removed = await _knowledge(http).delete_document(caller, name, source)
     return JSONResponse({"object": "document.deleted", "source": source, "chunks_removed": removed})
@@ -100,7 +71,8 @@ UPLOAD = {"type": "object", "required": ["files"], "properties": {
     "metadata": {"type": "string", "description": "A JSON object stored with every chunk."}}}
 
 
-@router.post("/collections/{name}/documents", openapi_extra=declares(TextIngest, multipart_form_data=UPLOAD))
+@router.post("/collections/{name}/documents", response_model=wire.IngestSummary,
+             openapi_extra=declares(TextIngest, multipart_form_data=UPLOAD))
 async def ingest(name: str, http: Request, caller: Caller) -> JSONResponse:
     """multipart/form-data with one or more `files` (and optional `metadata` JSON), or JSON with
     `text` (and `title`), or `path` (a server folder inside ingest.allowed_paths)."""
@@ -135,7 +107,7 @@ async def _uploads(http: Request) -> tuple[list[Upload], dict[str, Any]]:
     return [(f.filename, await f.read()) for f in files], metadata
 
 
-@router.post("/retrieve", openapi_extra=declares(RetrieveRequest))
+@router.post("/retrieve", response_model=wire.Retrieved, openapi_extra=declares(RetrieveRequest))
 async def retrieve(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, RetrieveRequest)
     options = RetrievalOptions.model_validate(body.model_dump(include=set(RetrievalOptions.model_fields)))
@@ -148,7 +120,8 @@ async def retrieve(http: Request, caller: Caller) -> JSONResponse:
     })
 
 
-@router.post("/rag/answer", openapi_extra=declares(AnswerRequest))
+@router.post("/rag/answer", response_model=wire.RagAnswer, responses=EVENT_STREAM,
+             openapi_extra=declares(AnswerRequest))
 async def answer(http: Request, caller: Caller) -> Response:
     body = await parse(http, AnswerRequest)
     knowledge = _knowledge(http)

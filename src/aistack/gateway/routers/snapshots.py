@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import anyio
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
 
 from aistack.gateway.auth import Caller
 from aistack.gateway.responses import JSONResponse
 from aistack.gateway.body import declares, parse
+from aistack.wire import snapshots as wire
+from aistack.wire.snapshots import CreateRequest, PruneRequest, RestoreRequest
 
 router = APIRouter(prefix="/v1/snapshots", tags=["snapshots"])
 
 
-class CreateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    collection: str | None = None  # None: every collection
-
-
-class RestoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: str
-    collection: str | None = None  # None: the collection the snapshot was taken of
-
-
-class PruneRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    dry_run: bool = False
-
-
-@router.post("", openapi_extra=declares(CreateRequest))
+@router.post("", status_code=201, response_model=wire.SnapshotList, openapi_extra=declares(CreateRequest))
 async def create(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, CreateRequest)
     service = http.app.state.container.snapshots
@@ -38,13 +23,13 @@ async def create(http: Request, caller: Caller) -> JSONResponse:
     return JSONResponse({"object": "list", "data": [s.as_dict() for s in made]}, status_code=201)
 
 
-@router.get("")
+@router.get("", response_model=wire.SnapshotList)
 async def list_snapshots(http: Request, caller: Caller, collection: str | None = None) -> JSONResponse:
     found = await anyio.to_thread.run_sync(http.app.state.container.snapshots.list, caller, collection)
     return JSONResponse({"object": "list", "data": [s.as_dict() for s in found]})
 
 
-@router.post("/restore", openapi_extra=declares(RestoreRequest))
+@router.post("/restore", response_model=wire.Restored, openapi_extra=declares(RestoreRequest))
 async def restore(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, RestoreRequest)
     result = await anyio.to_thread.run_sync(http.app.state.container.snapshots.restore, caller, body.key,
@@ -52,7 +37,7 @@ async def restore(http: Request, caller: Caller) -> JSONResponse:
     return JSONResponse(result)
 
 
-@router.post("/prune", openapi_extra=declares(PruneRequest))
+@router.post("/prune", response_model=wire.Pruned, openapi_extra=declares(PruneRequest))
 async def prune(http: Request, caller: Caller) -> JSONResponse:
     body = await parse(http, PruneRequest)
     return JSONResponse(await anyio.to_thread.run_sync(http.app.state.container.snapshots.prune, caller,
