@@ -1,7 +1,8 @@
 """The gateway's whole OpenAPI surface, fuzzed by schemathesis from its own /openapi.json: for
 every declared operation, generated bodies, queries and paths (valid and not), a real `aistack
 serve` on the fake backend never answers 500, 502 or 504, shows no traceback or internal path,
-and is still ready afterwards. A 503 is allowed only as a clear "unavailable" error (a feature that
+and is still ready afterwards; each 2xx answer conforms to the response model the operation
+declares. A 503 is allowed only as a clear "unavailable" error (a feature that
 is not configured here, such as snapshots without S3), and the same one every time.
 
 The admin API is left off (no admin keys): its slot definitions would start generated commands."""
@@ -17,6 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import response_schema_conformance
 from support.servers import ServerProcess, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -62,6 +64,8 @@ def call(case, fuzzed: ServerProcess) -> None:
     assert response.status_code not in (500, 502, 504), (label, response.status_code, response.text[:500])
     text = response.text
     assert "Traceback" not in text and str(Path.home()) not in text and "/tmp/" not in text, (label, text[:500])
+    if 200 <= response.status_code < 300:  # the answer is the response model the operation declares
+        case.validate_response(response, checks=[response_schema_conformance])
     if response.status_code == 503:
         error = response.json()["error"]
         assert error["message"], (label, error)
