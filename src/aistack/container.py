@@ -243,6 +243,8 @@ class Container:
             await self._bindings["quotas"].close()
         if "ledger" in self._bindings:
             await self._bindings["ledger"].close()
+        if "access" in self._bindings:
+            self._bindings["access"].close()
         for name in ("embedder", "store"):
             if name in self._bindings:
                 self._bindings[name].close()

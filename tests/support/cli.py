@@ -20,10 +20,19 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None)
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
     """The command in this process (typer's CliRunner): the same exit code and output as `run`,
     without a Python start-up. For commands that start no server and hold no lock."""
+    import logging
+
     from typer.testing import CliRunner
 
     from aistack.cli.main import app
+    from aistack.logs import stop_writer
 
     unset = {k: None for k in os.environ if k.startswith("AISTACK_")}
-    return CliRunner().invoke(app, list(args), env={**unset, "AISTACK_PROFILES": "test", "COLUMNS": "120",
-                                                   **(env or {})})
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return CliRunner().invoke(app, list(args), env={**unset, "AISTACK_PROFILES": "test", "COLUMNS": "120",
+                                                       **(env or {})})
+    finally:  # a command that set up logging (serve) wrote to the runner's streams, which are closed now
+        stop_writer()
+        root.handlers[:], root.level = handlers, level

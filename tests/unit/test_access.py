@@ -4,6 +4,7 @@ revocation seen within the cache time, expiry, scopes, model lists, and who sees
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,29 @@ def test_a_cached_check_needs_no_thread_and_an_uncached_one_says_so(access: Acce
         access.authenticate(issued.secret, blocking=False)
     access.authenticate(issued.secret)
     assert access.authenticate(issued.secret, blocking=False).team == "red"
+
+
+def test_an_expired_check_answers_at_once_while_one_thread_reads_the_store(access: AccessService,
+                                                                           clock: Clock) -> None:
+    issued = access.create_key(OPERATOR, team="red")
+    access.authenticate(issued.secret)
+    access.revoke_key(OPERATOR, issued.key.id)
+    reads = []
+    real = access.store.key
+    access.store.key = lambda key_id: reads.append(key_id) or real(key_id)
+    clock.now += 0.6  # past the cache time, within the grace: the last answer, and one read afresh
+    answers = [access.authenticate(issued.secret, blocking=False) for _ in range(16)]
+    assert all(a.team == "red" for a in answers)
+    access._refresher.submit(lambda: None).result(5)  # the refresher has run
+    deadline = time.monotonic() + 5
+    while access._refreshing and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(reads) == 1  # sixteen requests, one store read
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        access.authenticate(issued.secret, blocking=False)
+    clock.now += 2.0  # past the grace: a request waits for the store
+    with pytest.raises(WouldBlock):
+        access.authenticate(issued.secret, blocking=False)
 
 
 def test_anonymous_use_ends_once_a_key_exists_and_admin_keys_see_everything(access: AccessService,

@@ -16,9 +16,11 @@ reached, `deploy.rate_limit.on_store_down` decides: `closed` (503, the default) 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from aistack.access.buckets import Buckets, Count, Decision, Take
 from aistack.errors import BackendUnavailable, QuotaExceeded, RateLimited
@@ -45,8 +47,18 @@ def who(principal: Principal) -> str:
     return "key:" + (principal.key_id or principal.name)
 
 
-def period_of(period: str, now: datetime) -> str:
-    return now.strftime("%Y-%m-%d" if period == "day" else "%Y-%m")
+_today: tuple[int, dict[str, str]] = (-1, {})
+
+
+def periods(clock: Callable[[], float] = time.time) -> dict[str, str]:
+    """This UTC day's and month's names ({"day": "2026-12-01", "month": "2026-12"}), worked out
+    once a day rather than on every request."""
+    global _today
+    day = int(clock() // DAY)
+    if day != _today[0]:
+        now = datetime.fromtimestamp(day * DAY, timezone.utc)
+        _today = (day, {"day": now.strftime("%Y-%m-%d"), "month": now.strftime("%Y-%m")})
+    return _today[1]
 
 
 @dataclass(frozen=True)
@@ -56,8 +68,9 @@ class Budget:
     period: str  # day | month
     whose: str
 
-    def counter(self, now: datetime) -> str:
-        return f"budget:{self.scope}:{period_of(self.period, now)}"
+    def counter(self, names: dict[str, str]) -> str:
+        """The counter of the period now (`names`: periods())."""
+        return f"budget:{self.scope}:{names[self.period]}"
 
     @property
     def ttl(self) -> int:
@@ -150,8 +163,8 @@ class Quotas:
         plan = self.plan(principal)
         if plan.empty:
             return None
-        now = datetime.now(timezone.utc)
-        decisions, values = await self.buckets.apply(list(plan.takes), [Count(b.counter(now)) for b in plan.budgets])
+        names = periods()
+        decisions, values = await self.buckets.apply(list(plan.takes), [Count(b.counter(names)) for b in plan.budgets])
         if len(decisions) < len(plan.takes) or (decisions and not decisions[-1].allowed):
             refused, at = decisions[-1], len(decisions) - 1
             rules = plan.requests + plan.tokens
@@ -173,10 +186,10 @@ class Quotas:
         """What an answer used, after it: into every token bucket (into debt if need be) and budget."""
         if tokens <= 0:
             return
-        plan, now = self.plan(principal), datetime.now(timezone.utc)
+        plan, names = self.plan(principal), periods()
         try:
             await self.buckets.apply([Take(r.key, r.capacity, r.per_minute, tokens, force=True) for r in plan.tokens],
-                                     [Count(b.counter(now), tokens, b.ttl) for b in plan.budgets])
+                                     [Count(b.counter(names), tokens, b.ttl) for b in plan.budgets])
         except Exception as exc:  # noqa: BLE001 - a finished answer is not failed afterwards
             log.warning("quota not charged (%d tokens for %s): %s", tokens, principal.name, type(exc).__name__)
 

@@ -2,16 +2,21 @@
 
 A token is, in order: one of deploy.admin_keys (every scope, every team), one of server.api_keys
 (the default team's bootstrap key), an OIDC/JWT bearer token of `access.oidc.issuer`, or a key
-from the access store (`sk-ais-...`). A store key's
-check is trusted for `access.cache_seconds` (at most 1 s), so a revoked key stops working on
-every gateway within a second while a busy key reads the store about twice a second."""
+from the access store (`sk-ais-...`). A store key's check is trusted for `access.cache_seconds`
+(at most 1 s), so a revoked key stops working on every gateway within a second while a busy key
+reads the store about twice a second. For one more such period, a request on the event loop gets
+the last answer at once while one worker thread reads the store afresh (a busy key never waits,
+nor do sixteen requests each read the store at the moment the answer expires); later than that,
+the request waits for the store."""
 
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
@@ -34,6 +39,7 @@ from aistack.principals import (
 ADMIN = Principal("admin-key", scopes=frozenset(SCOPES))
 BOOTSTRAP = Principal("bootstrap", scopes=USER_SCOPES)
 CACHE_LIMIT = 10_000  # entries; past it the cache starts afresh (random tokens cannot grow it without end)
+log = logging.getLogger("aistack.access")
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,37 @@ class AccessService:
         self.mode = mode
         self.cache_seconds = cache_seconds
         self.clock = clock
-        self._cache: dict[str, tuple[float, Principal | str]] = {}  # digest -> (until, principal or refusal)
+        # digest -> (fresh until, principal or refusal, last moment it may be given while refreshed)
+        self._cache: dict[str, tuple[float, Principal | str, float]] = {}
         self._lock = threading.Lock()
         self._store_has_keys: tuple[float, bool] = (-1.0, False)
+        self._refreshing: set[str] = set()  # what a refresher thread reads now ("" is has_keys)
+        self._refresher = ThreadPoolExecutor(2, thread_name_prefix="aistack-access-refresh")
+
+    def _refresh_soon(self, what: str, refresh: Callable[[], object]) -> None:
+        """Read `what` afresh in a refresher thread, once at a time; meanwhile callers get the last answer."""
+        with self._lock:
+            if what in self._refreshing:
+                return
+            self._refreshing.add(what)
+
+        def run() -> None:
+            try:
+                refresh()
+            except Exception as exc:  # noqa: BLE001 - the store is down: the next request past the grace waits
+                log.warning("access check not refreshed: %s", type(exc).__name__)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(what)
+
+        self._refresher.submit(run)
+
+    def _stale(self, until: float, moment: float, blocking: bool) -> bool:
+        """Whether an answer fresh until `until` may still be given on the loop while it is refreshed."""
+        return not blocking and moment < until + self.cache_seconds
+
+    def close(self) -> None:
+        self._refresher.shutdown(wait=False, cancel_futures=True)
 
     # -- authentication (blocking: the gateway calls it in a worker thread) ---------------------
 
@@ -83,11 +117,19 @@ class AccessService:
         if self.api_keys or self.oidc is not None:
             return True
         until, has = self._store_has_keys
-        if self.clock() >= until:
-            if not blocking:
-                raise WouldBlock
-            has = self.store.has_keys()
-            self._store_has_keys = (self.clock() + self.cache_seconds, has)
+        moment = self.clock()
+        if moment < until:
+            return has
+        if self._stale(until, moment, blocking):
+            self._refresh_soon("", self._read_has_keys)
+            return has
+        if not blocking:
+            raise WouldBlock
+        return self._read_has_keys()
+
+    def _read_has_keys(self) -> bool:
+        has = self.store.has_keys()
+        self._store_has_keys = (self.clock() + self.cache_seconds, has)
         return has
 
     def can_start(self) -> None:
@@ -122,14 +164,24 @@ class AccessService:
         cached = self._cache.get(hashed)
         if cached and moment < cached[0]:
             return cached[1]
+        if cached and not blocking and moment < cached[2]:
+            self._refresh_soon(hashed, lambda: self._look_up(token, hashed))
+            return cached[1]
         if not blocking:
             raise WouldBlock
+        return self._look_up(token, hashed)
+
+    def _look_up(self, token: str, hashed: str) -> Principal | str:
+        """Read the store (or verify the JWT), and keep the answer for cache_seconds."""
+        moment = self.clock()
         until = moment + self.cache_seconds
+        last = until + self.cache_seconds
         if self.oidc is not None and looks_like_jwt(token):
             try:
                 found, expires = self.oidc.verify(token)
                 result: Principal | str = self._with_team(found)
-                until = min(until, moment + max(0.0, expires - time.time()))
+                ends = moment + max(0.0, expires - time.time())  # never given past its exp
+                until, last = min(until, ends), min(last, ends)
             except AuthenticationFailed as exc:
                 result = exc.message
         else:
@@ -138,7 +190,7 @@ class AccessService:
         with self._lock:
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
-            self._cache[hashed] = (until, result)
+            self._cache[hashed] = (until, result, last)
         return result
 
     def _with_team(self, found: Principal) -> Principal:
