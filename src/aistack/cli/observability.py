@@ -22,7 +22,7 @@ def render(
     from aistack.observability.render import render as write
 
     for path in write(settings(), out, prometheus_url):
-        console.print(str(path), highlight=False)
+        console.print(str(path), highlight=False, soft_wrap=True)  # one path a line, never cut
 
 
 def _cell(value: object, unit: str = "") -> str:

@@ -22,7 +22,7 @@ def render(out: Path = typer.Option(..., "--out", "-o", help="Folder to write in
     except ComposeInvalid as exc:
         fail(f"a rendered compose file is invalid: {exc}")
     for path in written:
-        console.print(str(path), highlight=False)
+        console.print(str(path), highlight=False, soft_wrap=True)  # one path a line, never cut
     console.print(f"next: write the files listed in {out / 'secrets' / 'README.md'}, then\n"
                   f"  cd {out} && docker compose -f docker-compose.vllm.yml -f docker-compose.vectordb.yml "
                   "-f docker-compose.mlflow.yml -f docker-compose.monitoring.yml -f docker-compose.gateway.yml up -d",

@@ -7,6 +7,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import Depends, FastAPI
 
 import aistack
@@ -39,19 +40,31 @@ def quiet_collector(threshold: list[int]) -> None:
     gc.set_threshold(*threshold)
 
 
+def build_routes(app: FastAPI) -> None:
+    """What FastAPI would do on the event loop at the first request to each router (its routes'
+    dependencies and response fields: about 0.1 s) and to /openapi.json (as long again): the
+    slow-callback sweep found both holding the loop. Run once, in a worker thread, before serving."""
+    for route in app.routes:
+        contexts = getattr(route, "effective_route_contexts", None)  # an included router, built lazily
+        if contexts is not None:
+            list(contexts())
+    app.openapi()
+
+
 def create_app(container: Container) -> FastAPI:
     settings = container.settings
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await container.start()
-        stalls = StallWatch(settings.server.slow_callback_ms) if settings.server.slow_callback_ms else None
-        if stalls is not None:
-            stalls.start()
+        await anyio.to_thread.run_sync(build_routes, app)  # also loads anyio's thread backend, once
         if settings.access.usage_ledger:
             container.ledger.start()
         if settings.server.gc_threshold:
             quiet_collector(settings.server.gc_threshold)
+        stalls = StallWatch(settings.server.slow_callback_ms) if settings.server.slow_callback_ms else None
+        if stalls is not None:  # from here on, the loop serves requests
+            stalls.start()
         watcher = asyncio.create_task(watch_health(container.llm, settings.observability.health_interval))
         try:
             yield

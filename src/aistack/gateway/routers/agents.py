@@ -30,6 +30,8 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 
 def _service(http: Request) -> AgentService:
+    """The agent service: built on first use (it opens the checkpoint store), so called only in
+    worker threads, never on the event loop."""
     return http.app.state.container.agents
 
 
@@ -83,7 +85,7 @@ def _run_of(http: Request, caller: Principal, name: str, thread_id: str) -> Even
 
 @router.get("", response_model=wire.AgentList)
 async def list_agents(http: Request) -> JSONResponse:
-    agents = _service(http).definitions()
+    agents = http.app.state.container.settings.agents.definitions
     return JSONResponse({"object": "list", "data": [
         {"name": name, "description": a.description, "tools": a.tools, "members": a.members}
         for name, a in agents.items()]})
@@ -92,7 +94,7 @@ async def list_agents(http: Request) -> JSONResponse:
 @router.get("/runs/{thread_id}", response_model=wire.Run)
 async def find_run(http: Request, caller: Caller, thread_id: str) -> JSONResponse:
     """A run by thread id alone (the CLI resumes and approves by thread id)."""
-    return JSONResponse(await anyio.to_thread.run_sync(_service(http).view, caller, thread_id))
+    return JSONResponse(await anyio.to_thread.run_sync(lambda: _service(http).view(caller, thread_id)))
 
 
 @router.post("/{name}/runs", response_model=wire.Run, responses=EVENT_STREAM, openapi_extra=declares(RunRequest))
@@ -121,8 +123,11 @@ async def publish_handoff(http: Request, caller: Caller, name: str) -> JSONRespo
 
 @router.get("/{name}/runs", response_model=wire.RunList)
 async def list_runs(http: Request, caller: Caller, name: str) -> JSONResponse:
-    _service(http).definition(name)
-    return JSONResponse({"object": "list", "data": await anyio.to_thread.run_sync(_service(http).runs, caller, name)})
+    def runs() -> list[Event]:
+        _service(http).definition(name)
+        return _service(http).runs(caller, name)
+
+    return JSONResponse({"object": "list", "data": await anyio.to_thread.run_sync(runs)})
 
 
 @router.get("/{name}/runs/{thread_id}", response_model=wire.Run)
