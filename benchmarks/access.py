@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import datetime
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ from inference import load, percentile  # noqa: E402
 from support.servers import BIN, ServerProcess, free_port  # noqa: E402
 
 ADMIN = "bench-admin"
+ROUNDS = 8
 
 
 def gateway(tmp: Path, name: str, stub: str, env: dict[str, str]) -> ServerProcess:
@@ -70,25 +72,37 @@ def overhead(requests: int) -> list[str]:
     arms = {name: (server, team_key(server, limits) if limits is not None else None)
             for name, (server, limits) in servers.items()}
     lines = [f"Added latency of authentication, quotas and the usage ledger: non-streaming chat to a stub upstream "
-             f"that answers at once, {requests} requests per cell after 200 warm-up, arms alternated in two halves "
-             "(p50 and p95 as the client sees them; the difference to the first arm is what access adds):", "",
-             "| clients | arm | p50 | p95 | p50 added | requests/s |", "|---|---|---|---|---|---|"]
+             f"that answers at once, {requests} requests per cell after 200 warm-up, in {ROUNDS} rounds that take "
+             "the arms in turn (each round in another order). p50 and p95 over all of a cell's requests; p50 added: "
+             "the median over the rounds of the arm's p50 less the first arm's in the same round; time added: what "
+             "each request costs the gateway's one process more (1/throughput less the first arm's), which at 16 "
+             "clients, with the process saturated, is what every request waits for 16 times:", "",
+             "| clients | arm | p50 | p95 | p50 added | time added per request | requests/s |",
+             "|---|---|---|---|---|---|---|"]
+    base_name = next(iter(arms))
     try:
         for concurrency in (1, 16):
             found: dict[str, list[float]] = {name: [] for name in arms}
+            rounds: dict[str, list[float]] = {name: [] for name in arms}
             elapsed = {name: 0.0 for name in arms}
             for name, (server, headers) in arms.items():
                 asyncio.run(load(server.url, concurrency, 200, headers))
-            for _ in range(2):
-                for name, (server, headers) in arms.items():
+            names = list(arms)
+            for turn in range(ROUNDS):
+                for name in names[turn % len(names):] + names[: turn % len(names)]:
+                    server, headers = arms[name]
                     started = time.perf_counter()
-                    found[name] += asyncio.run(load(server.url, concurrency, requests // 2, headers))
+                    latencies = asyncio.run(load(server.url, concurrency, requests // ROUNDS, headers))
                     elapsed[name] += time.perf_counter() - started
-            base = percentile(found["no authentication, no ledger"], 50)
+                    found[name] += latencies
+                    rounds[name].append(percentile(latencies, 50))
+            base_rate = len(found[base_name]) / elapsed[base_name]
             for name, latencies in found.items():
-                p50 = percentile(latencies, 50)
-                lines.append(f"| {concurrency} | {name} | {p50 * 1000:.2f} ms | {percentile(latencies, 95) * 1000:.2f} ms"
-                             f" | {(p50 - base) * 1000:+.2f} ms | {len(latencies) / elapsed[name]:.0f} |")
+                added = statistics.median(a - b for a, b in zip(rounds[name], rounds[base_name]))
+                rate = len(latencies) / elapsed[name]
+                lines.append(f"| {concurrency} | {name} | {percentile(latencies, 50) * 1000:.2f} ms | "
+                             f"{percentile(latencies, 95) * 1000:.2f} ms | {added * 1000:+.2f} ms | "
+                             f"{(1 / rate - 1 / base_rate) * 1e6:+.0f} us | {rate:.0f} |")
     finally:
         for server, _ in arms.values():
             server.stop()

@@ -25,6 +25,36 @@ class TestRedisBuckets(BucketsContract):
         await made.close()
 
 
+async def test_concurrent_calls_share_round_trips_and_each_gets_its_own_answer() -> None:
+    import asyncio
+
+    from aistack.access.buckets import take
+
+    buckets = RedisBuckets("redis://127.0.0.1:6379/0", f"aistack-test:{uuid.uuid4().hex}:")
+    trips = []
+    pipeline = buckets.client.pipeline
+    buckets.client.pipeline = lambda **kwargs: trips.append(1) or pipeline(**kwargs)
+    try:
+        decisions = await asyncio.gather(*(take(buckets, "shared", 10, 60) for _ in range(16)))
+        assert sorted(d.remaining for d in decisions if d.allowed) == list(range(10))  # ten taken, one each
+        assert sum(not d.allowed for d in decisions) == 6
+        assert 1 <= len(trips) < 16  # the calls waiting while one trip was out went together
+    finally:
+        await buckets.close()
+
+
+async def test_a_flushed_script_is_loaded_again() -> None:
+    from aistack.access.buckets import take
+
+    buckets = RedisBuckets("redis://127.0.0.1:6379/0", f"aistack-test:{uuid.uuid4().hex}:")
+    try:
+        assert (await take(buckets, "k", 5, 60)).remaining == 4
+        await buckets.client.script_flush()  # as a Redis restart would
+        assert (await take(buckets, "k", 5, 60)).remaining == 3
+    finally:
+        await buckets.close()
+
+
 def test_two_gateways_sharing_redis_enforce_one_limit(tmp_path: Path) -> None:
     env = {"AISTACK_DEPLOY__RATE_LIMIT__ENABLED": "true", "AISTACK_DEPLOY__RATE_LIMIT__BACKEND": "redis",
            "AISTACK_DEPLOY__RATE_LIMIT__BURST": "5", "AISTACK_DEPLOY__RATE_LIMIT__REQUESTS_PER_MINUTE": "6",
