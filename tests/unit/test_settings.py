@@ -83,7 +83,8 @@ def test_missing_secret_file_is_a_clear_error(settings_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("AISTACK_LLM__BACKEND", "nope", r"llm.backend: Input should be 'llamacpp', 'openai', 'slots' or 'fake' \(got 'nope'\)"),
+        ("AISTACK_LLM__BACKEND", "nope", r"llm.backend: Value error, 'nope' is not a backend; choose one of: llamacpp, "
+         r"openai, slots, fake \(or install a plugin that adds one\) \(got 'nope'\)"),
         ("AISTACK_SERVER__PORT", "70000", r"server.port: Input should be less than or equal to 65535"),
         ("AISTACK_SERVER__TYPO", "1", r"server.typo: Extra inputs are not permitted"),
     ],

@@ -139,9 +139,12 @@ def tool(function: Callable[..., Any] | None = None, **options: Any) -> Any:
 
 
 def registered(settings: Settings) -> dict[str, AgentTool]:
-    """Every tool: the built-in ones, then those the plugin modules register."""
+    """Every tool: the built-in ones, then those the plugins register (the `aistack.plugins`
+    entry points, and the modules named in agents.plugins)."""
     import aistack.agents.builtin  # noqa: F401  (registers the built-in tools)
+    from aistack import plugins
 
+    plugins.load()
     for module in settings.agents.plugins:
         try:
             importlib.import_module(module)

@@ -21,6 +21,8 @@ from aistack.cli import (
     stack,
     tracking,
 )
+from aistack import plugins
+from aistack.cli import plugins as plugins_cli
 from aistack.cli.common import fail, settings
 
 app = typer.Typer(help="aistack: private AI on your own hardware.", no_args_is_help=True,
@@ -47,6 +49,9 @@ app.command("cost")(cost.cost)
 app.add_typer(infra.app, name="infra")
 app.add_typer(stack.app, name="stack")
 app.command()(finetune.finetune)
+app.command("plugins")(plugins_cli.list_plugins)
+for _name, _commands in plugins.commands().items():  # what installed plugins add (aistack/plugins.py)
+    app.add_typer(_commands, name=_name)
 
 
 @app.command()

@@ -21,4 +21,4 @@ BACKENDS: Backends = {
 
 
 def create_embedder(settings: Settings, name: str | None = None) -> Embedder:
-    return backend_class("embeddings", BACKENDS, name or settings.embeddings.backend).from_settings(settings)
+    return backend_class("embeddings", "embeddings", BACKENDS, name or settings.embeddings.backend).from_settings(settings)

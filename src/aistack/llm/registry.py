@@ -24,4 +24,4 @@ BACKENDS: Backends = {
 
 
 def create_llm(settings: Settings, name: str | None = None) -> LLMBackend:
-    return backend_class("LLM", BACKENDS, name or settings.llm.backend).from_settings(settings)
+    return backend_class("LLM", "llm", BACKENDS, name or settings.llm.backend).from_settings(settings)

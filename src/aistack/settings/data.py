@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
-from aistack.settings.section import Section
+from aistack.settings.section import Section, known_backend
 
 SEED_SYSTEM_PROMPT = (
     "You are a technical assistant. Answer based strictly on "
@@ -59,9 +59,15 @@ class OpenAIEmbedderSettings(Section):
 
 
 class EmbeddingsSettings(Section):
-    backend: Literal["onnx", "sentence_transformers", "openai"] = Field(
-        "onnx", description="Which embedder turns text into vectors."
+    backend: str = Field(
+        "onnx", description="Which embedder turns text into vectors: onnx, sentence_transformers, openai, or one "
+        "a plugin adds."
     )
+
+    @field_validator("backend")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return known_backend("embeddings", ("onnx", "sentence_transformers", "openai"), value)
     batch_size: int = Field(32, ge=1, le=2048, description="Passages embedded per call.")
     max_inputs: int = Field(2048, ge=1, le=2048, description="Inputs one /v1/embeddings request may send (OpenAI's 2,048).")
     max_request_tokens: int = Field(
@@ -88,7 +94,13 @@ class ChromaSettings(Section):
 
 
 class VectorStoreSettings(Section):
-    backend: Literal["qdrant", "chroma"] = Field("qdrant", description="Which vector database stores chunks.")
+    backend: str = Field("qdrant", description="Which vector database stores chunks: qdrant, chroma, or one a "
+                         "plugin adds.")
+
+    @field_validator("backend")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return known_backend("vectorstore", ("qdrant", "chroma"), value)
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
 

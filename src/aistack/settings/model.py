@@ -25,7 +25,7 @@ from aistack.settings.deploy import DeploySettings
 from aistack.settings.finetune import FinetuneSettings
 from aistack.settings.infra import ProxmoxSettings, StackSettings
 from aistack.settings.observability import ObservabilitySettings
-from aistack.settings.section import Section
+from aistack.settings.section import Section, known_backend
 from aistack.settings.tracking import EvalSettings, TrackingSettings
 from aistack.settings.vllm import VllmSettings
 
@@ -142,9 +142,15 @@ class FakeLLMSettings(Section):
 
 
 class LLMSettings(Section):
-    backend: Literal["llamacpp", "openai", "slots", "fake"] = Field(
-        "llamacpp", description="Which LLM backend serves chat and completions."
+    backend: str = Field(
+        "llamacpp", description="Which LLM backend serves chat and completions: llamacpp, openai, slots, fake, "
+        "or one a plugin adds (aistack/plugins.py)."
     )
+
+    @field_validator("backend")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return known_backend("llm", ("llamacpp", "openai", "slots", "fake"), value)
     default_model: str | None = Field(
         None, description="Model used when a client sends none (the CLI). Empty: the first one."
     )

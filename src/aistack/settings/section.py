@@ -7,6 +7,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
+from aistack import plugins
+
+
+def known_backend(seam: str, built_in: tuple[str, ...], name: str) -> str:
+    """`name` if it is a built-in backend of `seam` or one an installed plugin registered."""
+    if name in built_in or name in plugins.backends(seam):
+        return name
+    known = [*built_in, *sorted(plugins.backends(seam))]
+    raise ValueError(f"'{name}' is not a backend; choose one of: {', '.join(known)} (or install a plugin that "
+                     "adds one)")
+
 
 class Section(BaseModel):
     """Base of every settings section: unknown keys are errors, `<secret>_file` fields are read."""

@@ -18,4 +18,4 @@ BACKENDS: Backends = {
 
 
 def create_store(settings: Settings, name: str | None = None) -> VectorStore:
-    return backend_class("vector store", BACKENDS, name or settings.vectorstore.backend).from_settings(settings)
+    return backend_class("vector store", "vectorstore", BACKENDS, name or settings.vectorstore.backend).from_settings(settings)
