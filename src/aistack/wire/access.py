@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aistack.wire import Answer, Deleted, Open
+from aistack.wire import Answer, Deleted, ListOf, Open
 
 
 class LimitsBody(BaseModel):
@@ -62,9 +62,8 @@ class Team(Limits):
     models: list[str] | None
 
 
-class TeamList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Team]
+class TeamList(ListOf[Team]):
+    pass
 
 
 class TeamDeleted(Deleted):
@@ -79,9 +78,8 @@ class User(Answer):
     created_at: str
 
 
-class UserList(Answer):
-    object: Literal["list"] = "list"
-    data: list[User]
+class UserList(ListOf[User]):
+    pass
 
 
 class Key(Limits):
@@ -99,9 +97,8 @@ class Key(Limits):
     replaced_by: str | None
 
 
-class KeyList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Key]
+class KeyList(ListOf[Key]):
+    pass
 
 
 class IssuedKey(Key):
@@ -145,9 +142,8 @@ class Share(Answer):
     access: Literal["read", "write"]
 
 
-class ShareList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Share]
+class ShareList(ListOf[Share]):
+    pass
 
 
 class ShareDeleted(Deleted):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aistack.wire import Answer
+from aistack.wire import Answer, ListOf
 
 
 class HandoffRequest(BaseModel):
@@ -35,9 +35,8 @@ class Agent(Answer):
     members: list[str]
 
 
-class AgentList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Agent]
+class AgentList(ListOf[Agent]):
+    pass
 
 
 class RunSummary(Answer):
@@ -58,9 +57,8 @@ class Run(RunSummary):
     steps: list[dict[str, Any]] = Field(description="task, tool_calls, tool_result and answer, in order.")
 
 
-class RunList(Answer):
-    object: Literal["list"] = "list"
-    data: list[RunSummary]
+class RunList(ListOf[RunSummary]):
+    pass
 
 
 class HandoffAccepted(Answer):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aistack.settings.deploy import SmokeTest
-from aistack.wire import Answer
+from aistack.wire import Answer, ListOf
 
 
 class SlotDefinition(BaseModel):
@@ -47,9 +47,8 @@ class Slot(Answer):
     inflight: int = Field(description="Requests this gateway is sending to the slot now.")
 
 
-class SlotList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Slot]
+class SlotList(ListOf[Slot]):
+    pass
 
 
 class SlotDeleted(Answer):
@@ -81,9 +80,8 @@ class AuditEntry(Answer):
     after: dict[str, Any] | None
 
 
-class AuditList(Answer):
-    object: Literal["list"] = "list"
-    data: list[AuditEntry]
+class AuditList(ListOf[AuditEntry]):
+    pass
 
 
 class SlotReport(Answer):
@@ -98,9 +96,8 @@ class SlotReport(Answer):
     tokens_per_request: float | None
 
 
-class SlotReportList(Answer):
-    object: Literal["list"] = "list"
-    data: list[SlotReport]
+class SlotReportList(ListOf[SlotReport]):
+    pass
 
 
 class NginxApplied(Answer):

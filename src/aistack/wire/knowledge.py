@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aistack.wire import Answer, Deleted
+from aistack.wire import Answer, Deleted, ListOf
 from aistack.wire.openai import MAX_TOKENS
 
 
@@ -62,9 +62,8 @@ class Collection(Answer):
     metadata: dict[str, Any] = Field(description="The embedder that built it, and its retrieval settings.")
 
 
-class CollectionList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Collection]
+class CollectionList(ListOf[Collection]):
+    pass
 
 
 class CollectionDeleted(Deleted):
@@ -80,9 +79,8 @@ class Document(Answer):
     ingested_at: str
 
 
-class DocumentList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Document]
+class DocumentList(ListOf[Document]):
+    pass
 
 
 class DocumentDeleted(Answer):

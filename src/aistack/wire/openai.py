@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aistack.wire import Answer, Open
+from aistack.wire import Answer, ListOf, Open
 
 MAX_TOKENS = 1_048_576  # above any model's context: larger is a 400, never forwarded
 
@@ -19,9 +19,8 @@ class Model(Open):
     owned_by: str
 
 
-class ModelList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Model]
+class ModelList(ListOf[Model]):
+    pass
 
 
 class EmbeddingRequest(BaseModel):
@@ -44,9 +43,7 @@ class EmbeddingUsage(Answer):
     total_tokens: int
 
 
-class EmbeddingList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Embedding]
+class EmbeddingList(ListOf[Embedding]):
     model: str
     usage: EmbeddingUsage
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aistack.wire import Answer
+from aistack.wire import Answer, ListOf
 
 
 class CreateRequest(BaseModel):
@@ -33,9 +33,8 @@ class Snapshot(Answer):
     created_at: str
 
 
-class SnapshotList(Answer):
-    object: Literal["list"] = "list"
-    data: list[Snapshot]
+class SnapshotList(ListOf[Snapshot]):
+    pass
 
 
 class Restored(Answer):
