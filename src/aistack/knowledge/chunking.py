@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import TYPE_CHECKING
 
 from aistack.knowledge.loaders import Document
 from aistack.settings.data import IngestSettings
+
+if TYPE_CHECKING:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 # Point IDs are UUID5s of source and content hash: the same chunk of the same file always gets
 # the same ID, so re-ingesting adds nothing.
@@ -27,6 +29,7 @@ class Chunk:
 
 
 def splitter(config: IngestSettings) -> RecursiveCharacterTextSplitter:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter  # half a second of imports: when used
     if config.chunk_overlap >= config.chunk_size:
         raise ValueError(f"chunk_overlap ({config.chunk_overlap}) must be smaller than chunk_size ({config.chunk_size})")
     return RecursiveCharacterTextSplitter(
