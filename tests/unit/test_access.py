@@ -105,16 +105,24 @@ def test_a_cached_check_needs_no_thread_and_an_uncached_one_says_so(access: Acce
 
 def test_an_expired_check_answers_at_once_while_one_thread_reads_the_store(access: AccessService,
                                                                            clock: Clock) -> None:
+    import threading
+
     issued = access.create_key(OPERATOR, team="red")
     access.authenticate(issued.secret)
     access.revoke_key(OPERATOR, issued.key.id)
-    reads = []
+    reads, reading = [], threading.Event()
     real = access.store.key
-    access.store.key = lambda key_id: reads.append(key_id) or real(key_id)
+
+    def slow_read(key_id: str):  # the store answers once the sixteen requests are in
+        reads.append(key_id)
+        reading.wait(5)
+        return real(key_id)
+
+    access.store.key = slow_read
     clock.now += 0.6  # past the cache time, within the grace: the last answer, and one read afresh
     answers = [access.authenticate(issued.secret, blocking=False) for _ in range(16)]
     assert all(a.team == "red" for a in answers)
-    access._refresher.submit(lambda: None).result(5)  # the refresher has run
+    reading.set()
     deadline = time.monotonic() + 5
     while access._refreshing and time.monotonic() < deadline:
         time.sleep(0.01)
