@@ -43,7 +43,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerP
 
 def cli(url: str, *args: str) -> dict:
     done = invoke(*args, "--url", url, "--json", env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
-    assert done.exit_code == 0, done.output
+    assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
 
 
@@ -80,7 +80,7 @@ def test_a_key_lives_and_dies_on_every_gateway(gateways) -> None:
 
     done = invoke("keys", "revoke", rotated["key"], "--url", first.url,
                   env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
-    assert done.exit_code == 0 and "revoked" in done.output
+    assert done.returncode == 0 and "revoked" in done.stdout
     refused_within((first, second), rotated["secret"], 1.0)
     answer = httpx.post(first.url + "/v1/chat/completions", json=CHAT,
                         headers={"Authorization": f"Bearer {rotated['secret']}"})
@@ -103,7 +103,7 @@ def test_an_expired_key_is_refused_and_no_key_means_no_entry(gateways) -> None:
     teams = httpx.get(first.url + "/v1/admin/teams", headers={"Authorization": f"Bearer {user['secret']}"})
     assert teams.status_code == 403 and "admin" in teams.json()["error"]["message"]
     wrong = invoke("teams", "--url", first.url, env={"AISTACK_CLIENT__API_KEY": user["secret"]})
-    assert wrong.exit_code == 1 and "admin" in wrong.output
+    assert wrong.returncode == 1 and "admin" in wrong.stderr
 
 
 def test_the_production_profile_refuses_to_start_without_keys(tmp_path: Path) -> None:
@@ -111,8 +111,8 @@ def test_the_production_profile_refuses_to_start_without_keys(tmp_path: Path) ->
     empty.write_text("\n")
     done = invoke("serve", env={"AISTACK_PROFILES": "production", "AISTACK_HOME": str(tmp_path / "home"),
                                 "AISTACK_API_KEYS_FILE": str(empty), "VLLM_API_KEY_FILE": ""})
-    said = " ".join(done.output.split())
-    assert done.exit_code == 1 and "no key exists" in said and "server.auth: none" in said
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1 and "no key exists" in said and "server.auth: none" in said
 
 
 def stream_usage(server: ServerProcess, key: str, question: str) -> int:
@@ -144,10 +144,10 @@ def test_sixteen_streams_on_two_gateways_and_the_ledger_counts_what_the_sdk_was_
     total = ledger_total(second, "load")
     assert total["requests"] == 32 and total["total_tokens"] == sum(told)
     by_day = invoke("usage", "--team", "load", "--url", first.url, env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
-    assert by_day.exit_code == 0 and str(sum(told)) in by_day.output
+    assert by_day.returncode == 0 and str(sum(told)) in by_day.stdout
     priced = invoke("cost", "--by", "team", "--since", "1d", "--url", first.url, "--json",
                     env={"AISTACK_CLIENT__ADMIN_KEY": "the-admin-key"})
-    assert priced.exit_code == 0, priced.output
+    assert priced.returncode == 0, priced.stderr
     load = next(t for t in json.loads(priced.stdout)["teams"] if t["team"] == "load")
     assert load["prompt_tokens"] + load["completion_tokens"] == sum(told) and load["cloud_monthly"] > 0
 

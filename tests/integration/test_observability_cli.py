@@ -9,7 +9,7 @@ import httpx
 import pytest
 import yaml
 from support.servers import ServerProcess, free_port
-from support.cli import run
+from support.cli import invoke, run
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +18,7 @@ def test_render_writes_every_file_from_settings(tmp_path: Path) -> None:
     env = {"AISTACK_OBSERVABILITY__TARGETS__GATEWAY": "[gw1:8000, gw2:8000]",
            "AISTACK_OBSERVABILITY__TARGETS__QDRANT": "[]",
            "AISTACK_OBSERVABILITY__ALERTS__HIGH_ERROR_RATE__THRESHOLD": "0.02"}
-    done = run("observability", "render", "--out", str(tmp_path / "m"), env=env)
+    done = invoke("observability", "render", "--out", str(tmp_path / "m"), env=env)
     assert done.returncode == 0, done.stderr
     written = sorted(str(Path(p).relative_to(tmp_path / "m")) for p in done.stdout.split())
     assert written == sorted([
@@ -36,7 +36,7 @@ def test_render_writes_every_file_from_settings(tmp_path: Path) -> None:
 def test_status_reads_a_running_gateway(embedded_gateway: ServerProcess) -> None:
     body = {"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
     assert httpx.post(embedded_gateway.url + "/v1/chat/completions", json=body, timeout=60).status_code == 200
-    done = run("observability", "status", "--url", embedded_gateway.url, "--json")
+    done = invoke("observability", "status", "--url", embedded_gateway.url, "--json")
     assert done.returncode == 0, done.stderr
     [model] = [m for m in json.loads(done.stdout) if m["model"] == "smollm2-135m-instruct"]
     assert model["requests"] >= 1 and model["tokens_generated"] >= 1 and model["latency_p50_s"] > 0
@@ -45,7 +45,7 @@ def test_status_reads_a_running_gateway(embedded_gateway: ServerProcess) -> None
 
 
 def test_status_without_a_gateway_says_what_to_do() -> None:
-    done = run("observability", "status", "--url", f"http://127.0.0.1:{free_port()}")
+    done = invoke("observability", "status", "--url", f"http://127.0.0.1:{free_port()}")
     assert done.returncode == 1
     message = " ".join(done.stderr.split())
     assert "cannot reach" in message and "Is the gateway running (aistack serve)?" in message

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support.corpus import mixed_folder
 from support.servers import ServerProcess, start_gateway
-from support.cli import run
+from support.cli import invoke, run
 
 pytestmark = pytest.mark.integration
 
@@ -62,23 +62,23 @@ def test_cli_beside_a_gateway_goes_through_its_api(gateway: tuple[ServerProcess,
 
     root = mixed_folder(tmp_path / "docs")
     (root / "huge.txt").write_text("too big to upload " * 1000)
-    via = run("ingest", str(root), "-c", "remote", "--url", server.url, "--json", env=env)
+    via = invoke("ingest", str(root), "-c", "remote", "--url", server.url, "--json", env=env)
     assert via.returncode == 0, via.stderr
     summary = json.loads(via.stdout)
     assert (summary["added"], summary["failed"]) == (3, 5)
     huge = next(r for r in summary["results"] if r["filename"] == "huge.txt")
     assert "exceeds the limit of 8192 bytes" in huge["reason"]
     (root / "huge.txt").unlink()
-    again = json.loads(run("ingest", str(root), "-c", "remote", "--url", server.url, "--json", env=env).stdout)
+    again = json.loads(invoke("ingest", str(root), "-c", "remote", "--url", server.url, "--json", env=env).stdout)
     assert again["unchanged"] == 3
-    asked = run("ask", "How many daily snapshots are kept?", "-c", "remote", "--url", server.url, "--json", env=env)
+    asked = invoke("ask", "How many daily snapshots are kept?", "-c", "remote", "--url", server.url, "--json", env=env)
     assert json.loads(asked.stdout)["sources"][0]["filename"] == "ops.pdf"
-    docs = json.loads(run("documents", "-c", "remote", "--url", server.url, "--json", env=env).stdout)
+    docs = json.loads(invoke("documents", "-c", "remote", "--url", server.url, "--json", env=env).stdout)
     assert str(root / "guides" / "ops.pdf") in {d["source"] for d in docs}
-    missing = run("ask", "x", "-c", "nope-missing", "--url", server.url, env=env)
+    missing = invoke("ask", "x", "-c", "nope-missing", "--url", server.url, env=env)
     assert missing.returncode == 1 and "collection 'nope-missing' does not exist" in missing.stderr
 
 
 def test_ingest_of_a_missing_path_is_a_message(tmp_path: Path) -> None:
-    result = run("ingest", str(tmp_path / "nowhere"), env={"AISTACK_HOME": str(tmp_path)})
+    result = invoke("ingest", str(tmp_path / "nowhere"), env={"AISTACK_HOME": str(tmp_path)})
     assert result.returncode == 1 and "does not exist" in result.stderr and "Traceback" not in result.stderr

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 AISTACK = str(Path(sys.executable).parent / "aistack")
 
@@ -17,9 +16,10 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None)
                           env={**clean, "AISTACK_PROFILES": "test", "COLUMNS": "120", **(env or {})})
 
 
-def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
-    """The command in this process (typer's CliRunner): the same exit code and output as `run`,
-    without a Python start-up. For commands that start no server and hold no lock."""
+def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The command in this process (typer's CliRunner): the same exit code and output as `run`
+    (returncode, stdout, stderr), without a Python start-up (about 2.4 s of CPU each). For commands
+    that start no server, load no model and hold no lock."""
     import logging
 
     from typer.testing import CliRunner
@@ -31,8 +31,9 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
-        return CliRunner().invoke(app, list(args), env={**unset, "AISTACK_PROFILES": "test", "COLUMNS": "120",
+        done = CliRunner().invoke(app, list(args), env={**unset, "AISTACK_PROFILES": "test", "COLUMNS": "120",
                                                        **(env or {})})
+        return subprocess.CompletedProcess(["aistack", *args], done.exit_code, done.stdout, done.stderr)
     finally:  # a command that set up logging (serve) wrote to the runner's streams, which are closed now
         stop_writer()
         root.handlers[:], root.level = handlers, level
