@@ -79,7 +79,7 @@ class AccessService:
         # digest -> (fresh until, principal or refusal, last moment it may be given while refreshed)
         self._cache: dict[str, tuple[float, Principal | str, float]] = {}
         self._lock = threading.Lock()
-        self._store_has_keys: tuple[float, bool] = (-1.0, False)
+        self._store_has_keys: tuple[float, bool, float] = (-1.0, False, -1.0)  # as a cache entry
         self._refreshing: set[str] = set()  # what a refresher thread reads now ("" is has_keys)
         self._refresher = ThreadPoolExecutor(2, thread_name_prefix="aistack-access-refresh")
 
@@ -101,10 +101,6 @@ class AccessService:
 
         self._refresher.submit(run)
 
-    def _stale(self, until: float, moment: float, blocking: bool) -> bool:
-        """Whether an answer fresh until `until` may still be given on the loop while it is refreshed."""
-        return not blocking and moment < until + self.cache_seconds
-
     def close(self) -> None:
         self._refresher.shutdown(wait=False, cancel_futures=True)
 
@@ -116,11 +112,11 @@ class AccessService:
             return self.mode == "keys"
         if self.api_keys or self.oidc is not None:
             return True
-        until, has = self._store_has_keys
+        until, has, last = self._store_has_keys
         moment = self.clock()
         if moment < until:
             return has
-        if self._stale(until, moment, blocking):
+        if not blocking and moment < last:
             self._refresh_soon("", self._read_has_keys)
             return has
         if not blocking:
@@ -129,7 +125,8 @@ class AccessService:
 
     def _read_has_keys(self) -> bool:
         has = self.store.has_keys()
-        self._store_has_keys = (self.clock() + self.cache_seconds, has)
+        until = self.clock() + self.cache_seconds
+        self._store_has_keys = (until, has, until + self.cache_seconds)
         return has
 
     def can_start(self) -> None:
@@ -272,7 +269,7 @@ class AccessService:
         record = ApiKey(key_id, digest(secret), secret[-4:], name, team, user, chosen, models or None, now(), expires,
                         limits=_check_limits(limits))
         self.store.add_key(record)
-        self._store_has_keys = (-1.0, True)
+        self._store_has_keys = (-1.0, True, -1.0)
         return IssuedKey(record, secret)
 
     def keys(self, caller: Principal, team: str | None = None) -> list[ApiKey]:
