@@ -11,14 +11,12 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aistack.settings.deploy import RateLimitSettings
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # a tuple: made for every bucket of every request
     allowed: bool
     limit: int  # the bucket's size
     remaining: int  # whole requests left now
@@ -52,8 +50,7 @@ def decision(allowed: bool, capacity: float, tokens: float, rate: float, wait: f
     return Decision(allowed, int(capacity), max(0, int(tokens)), (capacity - tokens) / rate, wait)
 
 
-@dataclass(frozen=True)
-class Take:
+class Take(NamedTuple):
     """One bucket's part of a request: take `cost` (0 only looks; `force` charges into debt)."""
 
     key: str
@@ -63,8 +60,7 @@ class Take:
     force: bool = False
 
 
-@dataclass(frozen=True)
-class Count:
+class Count(NamedTuple):
     """One period counter's part: add `amount` (0 only reads), forgotten `ttl` seconds after."""
 
     key: str
@@ -107,25 +103,28 @@ class MemoryBuckets:
 
     async def apply(self, takes: list[Take], counts: list[Count]) -> tuple[list[Decision], list[int]]:
         decisions = []
-        with self._lock:
+        with self._lock:  # one moment for the whole request, as Redis' script has
+            now = self.clock()
             for t in takes:
-                decisions.append(self.take_now(t.key, t.capacity, t.per_minute, t.cost, t.force))
+                decisions.append(self._take(now, t.key, t.capacity, t.per_minute, t.cost, t.force))
                 if not decisions[-1].allowed:
                     return decisions, []
             values = []
             for c in counts:
-                self._counters[c.key] = self._counters.get(c.key, 0) + c.amount
-                values.append(self._counters[c.key])
+                self._counters[c.key] = value = self._counters.get(c.key, 0) + c.amount
+                values.append(value)
         return decisions, values
 
     def take_now(self, key: str, capacity: float, per_minute: float, cost: float = 1.0,
                  force: bool = False) -> Decision:
-        rate = per_minute / 60
         with self._lock:
-            now = self.clock()
-            tokens, at = self._buckets.get(key, (float(capacity), now))
-            allowed, tokens, wait = refill(tokens, now - at, capacity, rate, cost, force)
-            self._buckets[key] = (tokens, now)
+            return self._take(self.clock(), key, capacity, per_minute, cost, force)
+
+    def _take(self, now: float, key: str, capacity: float, per_minute: float, cost: float, force: bool) -> Decision:
+        rate = per_minute / 60
+        tokens, at = self._buckets.get(key, (float(capacity), now))
+        allowed, tokens, wait = refill(tokens, now - at, capacity, rate, cost, force)
+        self._buckets[key] = (tokens, now)
         return decision(allowed, capacity, tokens, rate, wait)
 
     async def close(self) -> None:

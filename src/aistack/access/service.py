@@ -152,7 +152,7 @@ class AccessService:
         found = self._cached(token, blocking)
         if isinstance(found, str):
             raise AuthenticationFailed(found)
-        return replace(found, client=client)
+        return found  # the cached principal itself: only anonymous use is counted by address
 
     def _cached(self, token: str, blocking: bool) -> Principal | str:
         """A stored key's or an OIDC token's principal (or why not), trusted for cache_seconds."""
