@@ -99,7 +99,7 @@ class MemoryBuckets:
         self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
         self._counters: dict[str, int] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
 
     async def apply(self, takes: list[Take], counts: list[Count]) -> tuple[list[Decision], list[int]]:
         decisions = []

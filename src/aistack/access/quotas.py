@@ -165,7 +165,7 @@ class Quotas:
             return None
         names = periods()
         decisions, values = await self.buckets.apply(list(plan.takes), [Count(b.counter(names)) for b in plan.budgets])
-        if len(decisions) < len(plan.takes) or (decisions and not decisions[-1].allowed):
+        if decisions and not decisions[-1].allowed:  # the takes stop at the first refusal
             refused, at = decisions[-1], len(decisions) - 1
             rules = plan.requests + plan.tokens
             kind = "Rate limit" if at < len(plan.requests) else "Token rate limit"
