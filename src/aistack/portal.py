@@ -1,4 +1,5 @@
-"""The one way sync code calls async code: a portal onto an event loop.
+"""The one way sync code calls async code: a portal onto an event loop; and its other half,
+`in_thread`, the one way async code calls blocking code (a database, a file) off the loop.
 
 `Portal()` runs a loop of its own in a daemon thread (the CLI, the MLflow pyfunc, evaluation);
 `Portal(loop)` reaches a loop that is already running (the gateway's, from the threads agent
@@ -9,10 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
+import anyio
+
 T = TypeVar("T")
+
+
+async def in_thread(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`call(*args, **kwargs)` in a worker thread, awaited: the loop serves others meanwhile."""
+    return await anyio.to_thread.run_sync(lambda: call(*args, **kwargs))
 
 
 class Portal:

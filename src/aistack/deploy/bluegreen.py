@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import anyio
 import httpx
 
 from aistack.deploy.runtimes import Runtimes
@@ -22,6 +21,7 @@ from aistack.deploy.slots import Slot
 from aistack.deploy.view import SlotView
 from aistack.errors import AistackError, Conflict
 from aistack.llm.routing import SlotRouter
+from aistack.portal import in_thread
 from aistack.settings.deploy import DeploySettings, SmokeTest
 
 
@@ -64,30 +64,27 @@ class Deployer:
         self.runtimes = runtimes
         self._lock = asyncio.Lock()  # one deployment at a time per gateway
 
-    async def _in_store(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        return await anyio.to_thread.run_sync(lambda: call(*args, **kwargs))
-
     async def slots(self) -> list[Slot]:
-        return await self._in_store(self._store.list)
+        return await in_thread(self._store.list)
 
     def inflight(self, name: str) -> int:
         return self.router.inflight[name]
 
     async def define(self, slot: Slot, actor: str) -> Slot:
-        return await self._in_store(self._store.put, slot, actor)
+        return await in_thread(self._store.put, slot, actor)
 
     async def delete(self, name: str, actor: str) -> None:
-        await self._in_store(self._store.delete, name, actor)
+        await in_thread(self._store.delete, name, actor)
 
     async def audit(self, limit: int) -> list[dict[str, Any]]:
-        return await self._in_store(self._store.audit, limit)
+        return await in_thread(self._store.audit, limit)
 
     async def reconcile(self) -> dict[str, str]:
         """Take stock of the process slots a crashed gateway left (deploy/recovery.py), then route by
         what is left."""
         from aistack.deploy.recovery import reconcile
 
-        done = await self._in_store(reconcile, self._store, self.runtimes.process)
+        done = await in_thread(reconcile, self._store, self.runtimes.process)
         if done:
             await self.view.refresh()
         return done
@@ -141,22 +138,22 @@ class Deployer:
     async def _start_checked(self, result: DeployResult, slot: Slot, actor: str, tests: list[SmokeTest]) -> Slot:
         """Start, wait for health, smoke-test. On failure: stop it, mark it failed, re-raise."""
         runtime = self.runtimes.of(slot)
-        slot = await self._in_store(self._store.update, slot.name, actor, "start",
+        slot = await in_thread(self._store.update, slot.name, actor, "start",
                                     expect=("stopped", "failed", "ready", "draining"), state="starting")
         try:
-            await self._step(result, "start", anyio.to_thread.run_sync(runtime.start, slot))
+            await self._step(result, "start", in_thread(runtime.start, slot))
             await self._step(result, "health", self._healthy(slot))
             await self._step(result, "smoke tests", self._smoke(slot, tests))
         except StepFailed:
-            await anyio.to_thread.run_sync(runtime.stop, slot)
-            await self._in_store(self._store.update, slot.name, actor, "failed", state="failed", weight=0.0)
+            await in_thread(runtime.stop, slot)
+            await in_thread(self._store.update, slot.name, actor, "failed", state="failed", weight=0.0)
             raise
-        return await self._in_store(self._store.update, slot.name, actor, "ready", state="ready")
+        return await in_thread(self._store.update, slot.name, actor, "ready", state="ready")
 
     async def deploy(self, name: str, actor: str, tests: list[SmokeTest] | None = None) -> DeployResult:
         async with self._lock:
             result = DeployResult(name, "deploy", ok=False)
-            slot = await self._in_store(self._store.get, name)
+            slot = await in_thread(self._store.get, name)
             others = [s for s in await self.slots() if s.serving and s.name != name]
             if slot.serving and not others:
                 raise Conflict(f"slot '{name}' already serves all traffic")
@@ -179,14 +176,14 @@ class Deployer:
     async def canary(self, name: str, weight: float, actor: str, tests: list[SmokeTest] | None = None) -> DeployResult:
         async with self._lock:
             result = DeployResult(name, "canary", ok=False)
-            slot = await self._in_store(self._store.get, name)
+            slot = await in_thread(self._store.get, name)
             try:
                 if not slot.serving:
                     await self._start_checked(result, slot, actor, tests or self.config.smoke_tests)
                 if self.config.nginx.enabled:
                     future = await self._future(**{name: {"state": "active", "weight": weight}})
                     await self._step(result, "nginx", self.apply_nginx(future))
-                await self._in_store(self._store.update, name, actor, "canary", state="active", weight=weight)
+                await in_thread(self._store.update, name, actor, "canary", state="active", weight=weight)
                 result.steps.append(Step("serve", True, f"weight {weight:g}"))
                 result.ok = True
             except StepFailed as exc:
@@ -195,7 +192,7 @@ class Deployer:
             return result
 
     async def rollback(self, actor: str) -> DeployResult:
-        previous = await self._in_store(self._store.previous_active)
+        previous = await in_thread(self._store.previous_active)
         if previous is None:
             raise Conflict("nothing to roll back to: no switch has happened yet")
         result = await self.deploy(previous, actor)
@@ -207,7 +204,7 @@ class Deployer:
         from aistack.deploy.nginx import Nginx, render
 
         text = render(future, self.config.nginx, self.config.rate_limit)
-        return await anyio.to_thread.run_sync(Nginx(self.config.nginx).apply, text)
+        return await in_thread(Nginx(self.config.nginx).apply, text)
 
     async def _future(self, **changes: dict[str, Any]) -> list[Slot]:
         """The slots as they will be after `changes`: what nginx is checked against first."""
@@ -224,7 +221,7 @@ class Deployer:
             future = {s.name: {"state": "draining", "weight": 0.0} for s in await self.slots()
                       if s.state == "active" and s.name != name}
             await self.apply_nginx(await self._future(**future, **{name: {"state": "active", "weight": 1.0}}))
-        _, old = await self._in_store(self._store.switch, name, actor)
+        _, old = await in_thread(self._store.switch, name, actor)
         await self.view.refresh()
         return f"{name} serves all traffic", old
 
@@ -233,8 +230,8 @@ class Deployer:
         return "no request in flight" if not left else f"{left} still in flight after {self.config.drain_grace:g}s"
 
     async def _stop(self, slot: Slot, actor: str) -> str:
-        await anyio.to_thread.run_sync(self.runtimes.of(slot).stop, slot)
-        await self._in_store(self._store.update, slot.name, actor, "stop", state="stopped", weight=0.0)
+        await in_thread(self.runtimes.of(slot).stop, slot)
+        await in_thread(self._store.update, slot.name, actor, "stop", state="stopped", weight=0.0)
         return "stopped"
 
     def shutdown(self) -> None:
@@ -244,11 +241,11 @@ class Deployer:
             self._store.update(name, "shutdown", "stop", state="stopped", weight=0.0)
 
     async def set_weight(self, name: str, weight: float, actor: str) -> Slot:
-        slot = await self._in_store(self._store.get, name)
+        slot = await in_thread(self._store.get, name)
         if weight > 0 and slot.state != "active":
             raise Conflict(f"slot '{name}' is {slot.state}: deploy it (or start a canary) before giving it traffic")
         if self.config.nginx.enabled:
             await self.apply_nginx(await self._future(**{name: {"weight": weight}}))
-        slot = await self._in_store(self._store.update, name, actor, "weight", weight=weight)
+        slot = await in_thread(self._store.update, name, actor, "weight", weight=weight)
         await self.view.refresh()
         return slot
