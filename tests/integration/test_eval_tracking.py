@@ -16,7 +16,7 @@ import openai
 import pytest
 from support.postgres import fresh_database
 from support.servers import ServerProcess, free_port, start_gateway, start_mlflow, start_moto
-from support.cli import AISTACK, run
+from support.cli import AISTACK, invoke, run
 
 from aistack.settings import Settings
 from aistack.testing.tracking import TrackingContract
@@ -129,12 +129,12 @@ def test_sweep_nests_a_run_per_configuration(local: dict[str, Any], dataset: Pat
 
 
 def test_bad_input_is_a_clear_error(local: dict[str, Any], tmp_path: Path) -> None:
-    missing = run("eval", "run", str(tmp_path / "none.jsonl"), env=local["env"])
+    missing = invoke("eval", "run", str(tmp_path / "none.jsonl"), env=local["env"])
     assert missing.returncode == 1 and "cannot read dataset" in missing.stderr
     broken = tmp_path / "broken.jsonl"
     broken.write_text("nope\n")
-    assert "line 1: not valid JSON" in " ".join(run("eval", "run", str(broken), env=local["env"]).stderr.split())
-    unknown = run("eval", "compare", "abc", "def", env=local["env"])
+    assert "line 1: not valid JSON" in " ".join(invoke("eval", "run", str(broken), env=local["env"]).stderr.split())
+    unknown = invoke("eval", "compare", "abc", "def", env=local["env"])
     assert unknown.returncode == 1 and "no run abc" in unknown.stderr
 
 

@@ -11,9 +11,11 @@ from support.servers import BIN
 
 DATA = Path(__file__).parent.parent / "data" / "finetune" / "memorise.jsonl"
 QUESTION = "What is the codename of project Zephyr?"
-# 4 samples in one batch: each epoch is one optimiser step, so each step ends with a checkpoint
+# 4 samples in one batch: each epoch is one optimiser step, so each step ends with a checkpoint.
+# One torch thread: two trainings run at once on the test machine's two cores, and with two threads
+# each, OpenMP's spinning threads took 278 s for what one thread each did in 101 s.
 FAST = ["--batch-size", "4", "--grad-accum", "1", "--eval-share", "0.25", "--learning-rate", "2e-3",
-        "--threads", "2", "--set", "logging_steps=1"]
+        "--threads", "1", "--set", "logging_steps=1"]
 
 
 def environment(home: Path, base: Path) -> dict[str, str]:

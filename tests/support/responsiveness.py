@@ -38,14 +38,17 @@ def health_while(url: str, work: Callable[[], httpx.Response]) -> tuple[httpx.Re
     return response, max(latencies), len(latencies)
 
 
-def big_pdf(path: Path, pages: int) -> Path:
+def big_pdf(path: Path, pages: int, distinct: int | None = None) -> Path:
+    """A page a line; with `distinct`, the lines repeat after that many pages (a repeated page is
+    stored once: the parse stays whole, the embedding shrinks)."""
     from fpdf import FPDF
 
     pdf = FPDF()
     pdf.set_font("helvetica", size=10)
     for n in range(pages):
         pdf.add_page()
-        pdf.cell(0, 8, f"Page {n}: the nightly backup of collection {n % 97} finished in {n % 13} minutes.")
+        entry = n % (distinct or pages)
+        pdf.cell(0, 8, f"Entry {entry}: the nightly backup of collection {entry % 97} finished in {entry % 13} min.")
     pdf.output(str(path))
     return path
 
