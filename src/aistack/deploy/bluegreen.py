@@ -139,7 +139,7 @@ class Deployer:
         """Start, wait for health, smoke-test. On failure: stop it, mark it failed, re-raise."""
         runtime = self.runtimes.of(slot)
         slot = await in_thread(self._store.update, slot.name, actor, "start",
-                                    expect=("stopped", "failed", "ready", "draining"), state="starting")
+                               expect=("stopped", "failed", "ready", "draining"), state="starting")
         try:
             await self._step(result, "start", in_thread(runtime.start, slot))
             await self._step(result, "health", self._healthy(slot))
