@@ -97,7 +97,7 @@ def main() -> None:
     gguf = str(bundled_llm_gguf())
     servers: list[ServerProcess] = []
     try:
-        vllm = start_vllm(folder, tmp)
+        vllm = start_vllm(folder, tmp, one_process=False)
         servers.append(vllm)
         llama_server = start_llama_cpp_server(gguf, tmp)
         servers.append(llama_server)
