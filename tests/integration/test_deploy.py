@@ -22,7 +22,7 @@ import openai
 import pytest
 from support.load import stream_until
 from support.servers import BIN, ServerProcess, free_port
-from support.cli import run
+from support.cli import invoke, run
 from support.wire import conforms
 
 from aistack.wire import deploy as wire
@@ -114,7 +114,7 @@ def test_a_failed_smoke_test_rolls_back_and_rollback_restores(front: Front) -> N
 
     # `aistack rollback`: the slot that served before the last switch comes back
     env = {"AISTACK_CLIENT__ADMIN_KEY": "admin-secret"}
-    done = run("rollback", "--url", front.url, "--json", env=env)
+    done = invoke("rollback", "--url", front.url, "--json", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["active"] == ["blue"]
     assert front.alive("blue") and not front.alive("green")
@@ -181,8 +181,8 @@ def test_a_vllm_slot_is_defined_from_the_vllm_settings(front: Front) -> None:
     env = {"AISTACK_CLIENT__ADMIN_KEY": "admin-secret", "AISTACK_VLLM__MODEL": "/models/smollm2",
            "AISTACK_VLLM__DEVICE": "cpu", "AISTACK_VLLM__DTYPE": "bfloat16", "AISTACK_VLLM__PYTHON": "/venvs/vllm/bin/python",
            "AISTACK_VLLM__LORA_MODULES": '{"support": "/ft/support/adapter"}'}
-    done = run("deploy", "define", "vllm", "--slot-url", "http://127.0.0.1:8302/v1", "--vllm", "--url", front.url,
-               env=env)
+    done = invoke("deploy", "define", "vllm", "--slot-url", "http://127.0.0.1:8302/v1", "--vllm", "--url", front.url,
+                  env=env)
     assert done.returncode == 0, done.stderr
     try:
         slot = front.slots()["vllm"]
@@ -191,11 +191,11 @@ def test_a_vllm_slot_is_defined_from_the_vllm_settings(front: Front) -> None:
         assert command[:3] == ["/venvs/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
         assert command[-4:] == ["--host", "127.0.0.1", "--port", "8302"]
         assert "support=/ft/support/adapter" in command and "--gpu-memory-utilization" not in command
-        portless = run("deploy", "define", "x", "--slot-url", "http://127.0.0.1/v1", "--vllm", "--url", front.url,
-                       env=env)
+        portless = invoke("deploy", "define", "x", "--slot-url", "http://127.0.0.1/v1", "--vllm", "--url", front.url,
+                          env=env)
         assert portless.returncode == 1 and "needs a slot URL with a host and a port" in portless.stderr
-        both = run("deploy", "define", "x", "--slot-url", "http://127.0.0.1:1/v1", "--vllm", "--command", "true",
-                   "--url", front.url, env=env)
+        both = invoke("deploy", "define", "x", "--slot-url", "http://127.0.0.1:1/v1", "--vllm", "--command", "true",
+                      "--url", front.url, env=env)
         assert both.returncode == 1 and "leave out --command" in both.stderr
     finally:
         front.http.delete("/v1/admin/slots/vllm")

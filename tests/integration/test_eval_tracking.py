@@ -6,6 +6,7 @@ and served by the gateway under its alias."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import openai
 import pytest
 from support.postgres import fresh_database
 from support.servers import ServerProcess, free_port, start_gateway, start_mlflow, start_moto
-from support.cli import AISTACK, invoke, run
+from support.cli import AISTACK, invoke
 
 from aistack.settings import Settings
 from aistack.testing.tracking import TrackingContract
@@ -41,7 +42,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def eval_cli(*args: str, env: dict[str, str]) -> dict[str, Any]:
-    done = run("eval", *args, "--json", env=env)
+    done = invoke("eval", *args, "--json", env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -87,7 +88,7 @@ def test_compare_register_and_serve_the_champion(local: dict[str, Any], dataset:
     assert "generation_ms" not in diffs  # the second run generated nothing
     assert all(d["verdict"] in ("A better", "B better", "no clear difference") for d in diffs.values())
     assert diffs["recall"]["low"] <= diffs["recall"]["delta"] <= diffs["recall"]["high"]
-    registered = run("eval", "register", second["run_id"], "--alias", "challenger", env=env)
+    registered = invoke("eval", "register", second["run_id"], "--alias", "challenger", env=env)
     assert registered.returncode == 0 and "rag-pipeline@challenger" in registered.stdout
 
     # the champion as a pyfunc: questions in, answers out, on this data home
@@ -117,8 +118,8 @@ def test_compare_register_and_serve_the_champion(local: dict[str, Any], dataset:
 
 
 def test_sweep_nests_a_run_per_configuration(local: dict[str, Any], dataset: Path) -> None:
-    done = run("eval", "sweep", str(dataset), "--corpus", str(DEVSET / "corpus"), "--chunk-size", "512,1024",
-               "--top-k", "3", "--no-answers", "--json", env=local["env"])
+    done = invoke("eval", "sweep", str(dataset), "--corpus", str(DEVSET / "corpus"), "--chunk-size", "512,1024",
+                  "--top-k", "3", "--no-answers", "--json", env=local["env"])
     assert done.returncode == 0, done.stderr
     assert "sweep" in done.stderr  # the progress bar
     result = json.loads(done.stdout)
@@ -160,12 +161,13 @@ def test_a_run_on_a_tracking_server_with_postgres_and_s3(tracking_server: dict[s
     env = {"AISTACK_HOME": str(tmp_path / "home"), "AISTACK_TRACKING__URI": tracking_server["url"],
            "AISTACK_TRACKING__S3_ENDPOINT_URL": tracking_server["s3"],
            "AISTACK_TRACKING__S3_ACCESS_KEY": "test", "AISTACK_TRACKING__S3_SECRET_KEY": "test"}
+    s3 = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "MLFLOW_S3_ENDPOINT_URL": tracking_server["s3"]}
+    for name in s3:
+        monkeypatch.setenv(name, "")  # empty, and undone after the test: the command (in process) sets them
     result = eval_cli("run", str(dataset), "--corpus", str(DEVSET / "corpus"), "--alias", "champion",
                       "--max-tokens", "32", env=env)
-    # reading artifacts back goes to S3 from this process, as any MLflow client does
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "MLFLOW_S3_ENDPOINT_URL": tracking_server["s3"]}.items():
-        monkeypatch.setenv(name, value)
+    # from its settings, where MLflow's client reads them; reading artifacts back below uses them too
+    assert {name: os.environ[name] for name in s3} == s3
     logged = check_logged(mlflow.MlflowClient(tracking_server["url"]), result["run_id"], "champion")
     assert logged.info.artifact_uri.startswith("s3://mlflow-artifacts/")
     keys = [o["Key"] for o in boto3.client(

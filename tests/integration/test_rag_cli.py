@@ -26,31 +26,31 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
 def test_in_process_ingest_ask_collections_documents(tmp_path: Path) -> None:
     env = {"AISTACK_HOME": str(tmp_path / "home")}
     root = mixed_folder(tmp_path / "docs")
-    ingested = run("ingest", str(root), "--collection", "guides", "--json", env=env)
+    ingested = invoke("ingest", str(root), "--collection", "guides", "--json", env=env)
     assert ingested.returncode == 0, ingested.stderr
     summary = json.loads(ingested.stdout)
     assert (summary["added"], summary["failed"]) == (3, 4)
 
-    table = run("ingest", str(root), "-c", "guides", env=env)  # not a terminal: one line per file
+    table = invoke("ingest", str(root), "-c", "guides", env=env)  # not a terminal: one line per file
     assert table.returncode == 0
     assert f"unchanged {root / 'gpu.txt'} (1 chunks)" in table.stdout
     assert "failed" in table.stdout and "encrypted PDF" in table.stdout
 
-    asked = run("ask", "Which port does Qdrant use for gRPC?", "-c", "guides", "--json", env=env)
+    asked = invoke("ask", "Which port does Qdrant use for gRPC?", "-c", "guides", "--json", env=env)
     assert asked.returncode == 0, asked.stderr
     answer = json.loads(asked.stdout)
     assert answer["sources"][0]["filename"] == "ports.md" and answer["answer"].strip()
-    shown = run("ask", "Which port does Qdrant use for gRPC?", "-c", "guides", env=env)
+    shown = invoke("ask", "Which port does Qdrant use for gRPC?", "-c", "guides", env=env)
     assert "sources" in shown.stdout and "ports.md" in shown.stdout
 
-    listed = json.loads(run("collections", "--json", env=env).stdout)
+    listed = json.loads(invoke("collections", "--json", env=env).stdout)
     assert [(c["name"], c["dimension"]) for c in listed] == [("guides", 384)]
-    docs = json.loads(run("documents", "-c", "guides", "--json", env=env).stdout)
+    docs = json.loads(invoke("documents", "-c", "guides", "--json", env=env).stdout)
     assert sorted(d["filename"] for d in docs) == ["gpu.txt", "ops.pdf", "ports.md"]
-    gone = run("documents", "-c", "guides", "--delete", str(root / "gpu.txt"), env=env)
+    gone = invoke("documents", "-c", "guides", "--delete", str(root / "gpu.txt"), env=env)
     assert gone.returncode == 0 and "1 chunks" in gone.stdout
-    assert run("collections", "delete", "guides", env=env).returncode == 0
-    assert json.loads(run("collections", "--json", env=env).stdout) == []
+    assert invoke("collections", "delete", "guides", env=env).returncode == 0
+    assert json.loads(invoke("collections", "--json", env=env).stdout) == []
 
 
 def test_cli_beside_a_gateway_goes_through_its_api(gateway: tuple[ServerProcess, Path], tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from support.corpus import mixed_folder
 from support.servers import ServerProcess, start_chroma, start_moto
-from support.cli import run
+from support.cli import invoke
 from support.wire import check
 
 from aistack.principals import OPERATOR
@@ -157,25 +157,25 @@ def test_prune_keeps_seven_daily_and_four_weekly(s3: ServerProcess, tmp_path: Pa
 
 def test_snapshot_cli_in_process(s3: ServerProcess, tmp_path: Path) -> None:
     env = {"AISTACK_HOME": str(tmp_path / "home"), **snapshot_env(s3, "cli")}
-    assert run("ingest", str(mixed_folder(tmp_path / "docs")), "-c", "guides", env=env).returncode == 0
-    made = run("snapshot", "create", "--json", env=env)
+    assert invoke("ingest", str(mixed_folder(tmp_path / "docs")), "-c", "guides", env=env).returncode == 0
+    made = invoke("snapshot", "create", "--json", env=env)
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)[0]["key"]
-    listed = json.loads(run("snapshot", "list", "--json", env=env).stdout)
+    listed = json.loads(invoke("snapshot", "list", "--json", env=env).stdout)
     assert [s["key"] for s in listed] == [key]
-    restored = run("snapshot", "restore", key, "-c", "guides-restored", env=env)
+    restored = invoke("snapshot", "restore", key, "-c", "guides-restored", env=env)
     assert restored.returncode == 0 and "restored" in restored.stdout
-    names = [c["name"] for c in json.loads(run("collections", "--json", env=env).stdout)]
+    names = [c["name"] for c in json.loads(invoke("collections", "--json", env=env).stdout)]
     assert names == ["guides", "guides-restored"]
-    bad = run("snapshot", "restore", "qdrant/guides/nope.tar.gz", env=env)
+    bad = invoke("snapshot", "restore", "qdrant/guides/nope.tar.gz", env=env)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
-    assert run("snapshot", "prune", "--dry-run", env=env).returncode == 0
+    assert invoke("snapshot", "prune", "--dry-run", env=env).returncode == 0
 
 
 def test_unreachable_snapshot_store_is_a_message(tmp_path: Path) -> None:
     env = {"AISTACK_HOME": str(tmp_path), "AISTACK_SNAPSHOTS__ENDPOINT_URL": "http://127.0.0.1:9",
            "AISTACK_SNAPSHOTS__ACCESS_KEY": "a", "AISTACK_SNAPSHOTS__SECRET_KEY": "b"}
-    result = run("snapshot", "list", env=env)
+    result = invoke("snapshot", "list", env=env)
     said = " ".join(result.stderr.split())
     assert result.returncode == 1 and "the snapshot store cannot be used" in said, result.stderr
     assert "127.0.0.1:9" in said and "Traceback" not in said  # in process, the operator sees the reason

@@ -18,8 +18,10 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None)
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The command in this process (typer's CliRunner): the same exit code and output as `run`
-    (returncode, stdout, stderr), without a Python start-up (about 2.4 s of CPU each). For commands
-    that start no server, load no model and hold no lock."""
+    (returncode, stdout, stderr), without a Python start-up (about 2.4 s of CPU each; 10 s with
+    MLflow). Each command closes what it opened (models, the embedded store and its lock), so any
+    command runs here but one that serves, needs a terminal width of its own (rich reads COLUMNS
+    at import) or is tested as a process (signals, locks held by another process)."""
     import logging
 
     from typer.testing import CliRunner
