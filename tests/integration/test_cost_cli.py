@@ -5,7 +5,6 @@ gateway's /metrics itself."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -13,14 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from support.servers import BIN, start_gateway, start_prometheus
+from support.cli import invoke
+from support.servers import start_gateway, start_prometheus
 
 pytestmark = pytest.mark.integration
 
 
 def cost(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "aistack"), "cost", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "200"})
+    return invoke("cost", *args, env={"COLUMNS": "200"})
 
 
 def test_the_seeds_prose_scenario_with_its_chart(tmp_path: Path) -> None:

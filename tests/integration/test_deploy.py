@@ -22,7 +22,7 @@ import openai
 import pytest
 from support.load import stream_until
 from support.servers import BIN, ServerProcess, free_port
-from support.cli import invoke, run
+from support.cli import invoke
 from support.wire import conforms
 
 from aistack.wire import deploy as wire
@@ -118,7 +118,7 @@ def test_a_failed_smoke_test_rolls_back_and_rollback_restores(front: Front) -> N
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["active"] == ["blue"]
     assert front.alive("blue") and not front.alive("green")
-    status = run("deploy", "status", "--url", front.url, env={**env, "COLUMNS": "200"})
+    status = invoke("deploy", "status", "--url", front.url, env={**env, "COLUMNS": "200"})
     assert "blue" in status.stdout and "active" in status.stdout
     audit = front.http.get("/v1/admin/audit?limit=200").json()["data"]
     assert {"define", "start", "failed", "switch-to", "switch-from", "stop"} <= {e["action"] for e in audit}

@@ -6,14 +6,13 @@ repaired, a partial failure reported and recovered, a bad token, a failing task,
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from datetime import date
 from pathlib import Path
 
 import pytest
 from support.pve_server import PveServer, node_status
-from support.servers import BIN
+from support.cli import invoke
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +26,9 @@ def pve(tmp_path: Path):
 
 
 def infra(pve: PveServer, *args: str, token: str = "s3cret") -> subprocess.CompletedProcess:
-    env = {**os.environ, "AISTACK_PROXMOX__HOST": "127.0.0.1", "AISTACK_PROXMOX__PORT": str(pve.port),
+    env = {"AISTACK_PROXMOX__HOST": "127.0.0.1", "AISTACK_PROXMOX__PORT": str(pve.port),
            "AISTACK_PROXMOX__TOKEN_VALUE": token, "AISTACK_PROXMOX__CA_BUNDLE": str(pve.cert), "COLUMNS": "200"}
-    return subprocess.run([str(BIN / "aistack"), "infra", *args], env=env, capture_output=True, text=True, timeout=120)
+    return invoke("infra", *args, env=env)
 
 
 def test_the_seeds_vms_are_planned_created_and_started_once(pve: PveServer) -> None:

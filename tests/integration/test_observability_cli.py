@@ -9,7 +9,7 @@ import httpx
 import pytest
 import yaml
 from support.servers import ServerProcess, free_port
-from support.cli import invoke, run
+from support.cli import invoke
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def test_status_reads_a_running_gateway(embedded_gateway: ServerProcess) -> None
     assert done.returncode == 0, done.stderr
     [model] = [m for m in json.loads(done.stdout) if m["model"] == "smollm2-135m-instruct"]
     assert model["requests"] >= 1 and model["tokens_generated"] >= 1 and model["latency_p50_s"] > 0
-    table = run("observability", "status", "--url", embedded_gateway.url, env={"COLUMNS": "200"})
+    table = invoke("observability", "status", "--url", embedded_gateway.url, env={"COLUMNS": "200"})
     assert table.returncode == 0 and "smollm2-135m-instruct" in table.stdout and "TTFT p95" in table.stdout
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.servers import BIN, ServerProcess, free_port, start_gateway
+from support.cli import invoke
+from support.servers import ServerProcess, free_port, start_gateway
 
 pytestmark = pytest.mark.integration
 SERVER = Path(__file__).parent.parent / "support" / "ollama_server.py"
@@ -30,8 +30,7 @@ def ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 def aistack(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "aistack"), *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+    return invoke(*args, env={"COLUMNS": "200", **(env or {})})
 
 
 def test_a_pull_streams_progress_and_the_model_becomes_local(ollama: ServerProcess) -> None:

@@ -20,21 +20,24 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     """The command in this process (typer's CliRunner): the same exit code and output as `run`
     (returncode, stdout, stderr), without a Python start-up (about 2.4 s of CPU each; 10 s with
     MLflow). Each command closes what it opened (models, the embedded store and its lock), so any
-    command runs here but one that serves, needs a terminal width of its own (rich reads COLUMNS
-    at import) or is tested as a process (signals, locks held by another process)."""
+    command runs here but one that serves or is tested as a process (signals, a lock another
+    process holds)."""
     import logging
 
     from typer.testing import CliRunner
 
+    from aistack.cli.common import console, errors
     from aistack.cli.main import app
     from aistack.logs import stop_writer
 
     unset = {k: None for k in os.environ if k.startswith("AISTACK_")}
+    environment = {**unset, "AISTACK_PROFILES": "test", "COLUMNS": "120", **(env or {})}
+    for output in (console, errors):  # rich read COLUMNS once, at import: a process reads it at its start
+        output.width = int(environment["COLUMNS"])
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
-        done = CliRunner().invoke(app, list(args), env={**unset, "AISTACK_PROFILES": "test", "COLUMNS": "120",
-                                                       **(env or {})})
+        done = CliRunner().invoke(app, list(args), env=environment)
         return subprocess.CompletedProcess(["aistack", *args], done.exit_code, done.stdout, done.stderr)
     finally:  # a command that set up logging (serve) wrote to the runner's streams, which are closed now
         stop_writer()
