@@ -1,6 +1,6 @@
 """The HTTP API's request and response models, below every feature (any layer may use them).
 Routers parse bodies into the request models and declare the response models, so /openapi.json
-describes every request and answer; a test checks the answers against them (tests/unit/test_wire.py).
+describes every request and answer; a test checks the answers against them (tests/unit/wire/test_wire.py).
 
 The OpenAI chat and completions requests live with the LLM seam (llm/protocol.py), which forwards
 them upstream."""

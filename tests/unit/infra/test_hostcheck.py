@@ -15,7 +15,7 @@ from support.servers import BIN
 from aistack.infra.hostcheck import check_host
 
 pytestmark = pytest.mark.unit
-HOSTS = Path(__file__).resolve().parent.parent / "data" / "hosts"
+HOSTS = Path(__file__).resolve().parents[2] / "data" / "hosts"
 
 
 def checks(name: str) -> dict[str, object]:

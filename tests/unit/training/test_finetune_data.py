@@ -12,7 +12,7 @@ from aistack.training.data import DataError, prepare, read_samples
 from aistack.training.hardware import plan_training
 
 pytestmark = pytest.mark.unit
-DATA = Path(__file__).parent.parent / "data" / "finetune" / "memorise.jsonl"
+DATA = Path(__file__).parents[2] / "data" / "finetune" / "memorise.jsonl"
 
 
 @pytest.fixture(scope="module")
