@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.agent_plugins import kill_during_call_2
+from support.cli import invoke
 from support.servers import BIN, ServerProcess, start_gateway, start_prometheus_on_a_down_target
 
 from aistack.principals import OPERATOR
@@ -178,8 +179,7 @@ def test_the_cli_resumes_a_killed_run_without_repeating_completed_calls(tmp_path
     kill_during_call_2(running, record)
     assert record.read_text().splitlines() == ["start 1", "done 1", "start 2"]
 
-    shown = subprocess.run([str(BIN / "aistack"), "agent", "show", "scribe-1", "--json"], env={**os.environ, **env},
-                           capture_output=True, text=True, timeout=120)
+    shown = invoke("agent", "show", "scribe-1", "--json", env=env)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["status"] == "interrupted"
 
@@ -190,19 +190,17 @@ def test_the_cli_resumes_a_killed_run_without_repeating_completed_calls(tmp_path
     assert record.read_text().splitlines() == ["start 1", "done 1", "start 2", "start 2", "done 2", "start 3", "done 3"]
     assert "<- record" in output and "scribe-1: completed (max_iterations)" in output
 
-    again = subprocess.run([str(BIN / "aistack"), "agent", "resume", "scribe-1"], env={**os.environ, **env},
-                           capture_output=True, text=True, timeout=120)
+    again = invoke("agent", "resume", "scribe-1", env=env)
     assert again.returncode == 1 and "has ended" in again.stderr
 
 
 def test_the_cli_drives_a_gateways_agents(stack) -> None:
     gateway, _, tmp = stack
-    env = {**os.environ, "AISTACK_SETTINGS_DIR": str(tmp / "cli"), "AISTACK_CLIENT__URL": gateway.url,
+    env = {"AISTACK_SETTINGS_DIR": str(tmp / "cli"), "AISTACK_CLIENT__URL": gateway.url,
            "AISTACK_CLIENT__API_KEY": KEYS["ops"]}
 
     def agent(*args: str, **extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "aistack"), "agent", *args], env={**env, **extra}, capture_output=True,
-                              text=True, timeout=300)
+        return invoke("agent", *args, env={**env, **extra})
 
     started = agent("run", "restarter", "Restart vLLM", "--thread", "restart-cli")
     assert started.returncode == 0, started.stderr

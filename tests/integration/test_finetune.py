@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 from pathlib import Path
 
 import pytest
-from support.finetune import DATA, QUESTION, finetune
+from support.cli import invoke
+from support.finetune import DATA, QUESTION
 from support.servers import start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -101,20 +103,22 @@ def test_the_gateway_serves_the_fine_tuned_model_by_name(trained, tmp_path: Path
 
 def test_bad_input_gets_clear_errors(trained, tmp_path: Path) -> None:
     _, env, _ = trained
+    # in process: each fails before training, on the command's own checks
+    finetune = partial(invoke, "finetune", env={k: v for k, v in env.items() if k.startswith("AISTACK_")})
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "a", "completion": "b"}\n{oops\n{"question": "x"}\n')
-    done = finetune(env, "bad", str(bad))
+    done = finetune("bad", str(bad))
     assert done.returncode == 1 and "2 bad line(s) of 3" in done.stderr
     assert "line 2: not JSON" in done.stderr and "line 3: unknown shape" in done.stderr
     assert "Traceback" not in done.stderr
-    assert "does not exist" in finetune(env, "bad", str(tmp_path / "missing.jsonl")).stderr
-    again = finetune(env, "zephyr", str(DATA))
+    assert "does not exist" in finetune("bad", str(tmp_path / "missing.jsonl")).stderr
+    again = finetune("zephyr", str(DATA))
     assert again.returncode == 1 and "already holds a fine-tune of 'zephyr'" in again.stderr
-    assert "nothing to resume" in finetune(env, "fresh", str(DATA), "--resume").stderr
-    assert "has finished already" in finetune(env, "zephyr", str(DATA), "--resume").stderr
-    assert "may hold letters, digits" in finetune(env, "../x", str(DATA)).stderr
-    flag = finetune(env, "x", str(DATA), "--quantization", "int3")
+    assert "nothing to resume" in finetune("fresh", str(DATA), "--resume").stderr
+    assert "has finished already" in finetune("zephyr", str(DATA), "--resume").stderr
+    assert "may hold letters, digits" in finetune("../x", str(DATA)).stderr
+    flag = finetune("x", str(DATA), "--quantization", "int3")
     assert flag.returncode == 2 and "quantization" in flag.stderr
-    assert "not a Hugging Face model folder" in finetune(env, "x", str(DATA), "--base", str(tmp_path)).stderr
-    assert "--set takes KEY=VALUE" in finetune(env, "x", str(DATA), "--set", "lora.r").stderr
-    assert "lora.r" in finetune(env, "x", str(DATA), "--set", "lora.r=0").stderr
+    assert "not a Hugging Face model folder" in finetune("x", str(DATA), "--base", str(tmp_path)).stderr
+    assert "--set takes KEY=VALUE" in finetune("x", str(DATA), "--set", "lora.r").stderr
+    assert "lora.r" in finetune("x", str(DATA), "--set", "lora.r=0").stderr

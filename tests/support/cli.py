@@ -23,6 +23,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     command runs here but one that serves or is tested as a process (signals, a lock another
     process holds)."""
     import logging
+    import traceback
 
     from typer.testing import CliRunner
 
@@ -38,7 +39,10 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     handlers, level = root.handlers[:], root.level
     try:
         done = CliRunner().invoke(app, list(args), env=environment)
-        return subprocess.CompletedProcess(["aistack", *args], done.exit_code, done.stdout, done.stderr)
+        stderr = done.stderr
+        if done.exception is not None and not isinstance(done.exception, SystemExit):  # printed, as a process would
+            stderr += "".join(traceback.format_exception(done.exception))
+        return subprocess.CompletedProcess(["aistack", *args], done.exit_code, done.stdout, stderr)
     finally:  # a command that set up logging (serve) wrote to the runner's streams, which are closed now
         stop_writer()
         root.handlers[:], root.level = handlers, level
