@@ -1,6 +1,6 @@
 """Tool calling on the embedded model through the gateway: grammar-constrained calls that always
 parse, with the official SDK (plain and streaming) and LangChain's bind_tools; a tool result fed
-back; and bad tool requests answered with 400."""
+back; calls that complete inside a small max_tokens; and bad tool requests answered with 400."""
 
 from __future__ import annotations
 
@@ -69,6 +69,44 @@ def test_langchain_bind_tools(embedded_gateway: ServerProcess) -> None:
     message = chat.bind_tools([get_weather], tool_choice="required").invoke("What is the weather in Paris?")
     [call] = message.tool_calls
     assert call["name"] == "get_weather" and isinstance(call["args"]["city"], str)
+
+
+FETCH = {"type": "function", "function": {
+    "name": "fetch_page", "description": "Fetch a web page by its full URL",
+    "parameters": {"type": "object", "properties": {"url": {"type": "string"}, "reason": {"type": "string"}},
+                   "required": ["url", "reason"]}}}
+NOTE = {"type": "function", "function": {
+    "name": "write_note", "description": "Save a note with a title, a body and tags",
+    "parameters": {"type": "object", "properties": {"title": {"type": "string"}, "body": {"type": "string"},
+                                                     "tags": {"type": "array", "items": {"type": "string"}}},
+                   "required": ["title", "body", "tags"]}}}
+RAMBLE = ["Fetch the documentation page about Proxmox GPU passthrough and summarise it in detail.",
+          "Write a long note about everything said in the budget meeting, with many tags.",
+          "Read https://example.com/a/very/long/path/to/some/document/with/many/segments?x=1&y=2",
+          "What is the weather in Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch?",
+          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA repeat that forever"]
+
+
+def test_required_calls_always_complete_inside_a_small_budget(sdk: openai.OpenAI) -> None:
+    """50 calls at max_tokens 32 to 64, sampled at temperature 1 to make the model ramble: before
+    the bounds, 11 of 20 ran out inside a string and came back as text with no call."""
+    import jsonschema
+
+    tools = [FETCH, NOTE, WEATHER]
+    for i in range(50):  # one tool a request (a shorter prompt), all three tools at each budget
+        tool = tools[i % 3]
+        body = {"model": MODEL, "max_tokens": 32 + (i * 7) % 33, "temperature": 1.0, "seed": i, "tools": [tool],
+                "tool_choice": "required", "messages": [{"role": "user", "content": RAMBLE[i % len(RAMBLE)]}]}
+        if i % 5 == 4:
+            chunks = list(sdk.chat.completions.create(**body, stream=True))
+            calls = [c for chunk in chunks for c in (chunk.choices[0].delta.tool_calls or []) if chunk.choices]
+            finish = chunks[-1].choices[0].finish_reason
+        else:
+            choice = sdk.chat.completions.create(**body).choices[0]
+            calls, finish = choice.message.tool_calls or [], choice.finish_reason
+        assert finish == "tool_calls" and len(calls) == 1, (i, body["max_tokens"], finish)
+        assert calls[0].function.name == tool["function"]["name"]
+        jsonschema.validate(json.loads(calls[0].function.arguments), tool["function"]["parameters"])
 
 
 @pytest.mark.parametrize(("extra", "message"), [

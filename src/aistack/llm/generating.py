@@ -18,7 +18,7 @@ from aistack.llm.protocol import (
     SamplingParams,
 )
 from aistack.llm.responses import ResponseIds
-from aistack.llm.tools import parse_call
+from aistack.llm.tools import finished_call
 
 
 @dataclass
@@ -60,7 +60,7 @@ class GeneratingBackend(ABC):
         async with self._session(request, chat) as run:
             text = "".join([piece async for piece in run.pieces])
         stats = run.stats
-        if isinstance(request, ChatCompletionRequest) and (call := parse_call(text, request)):
+        if isinstance(request, ChatCompletionRequest) and (call := finished_call(text, request, stats.finish_reason)):
             return ids.tool_call_completion(call, stats.prompt_tokens, stats.completion_tokens)
         if isinstance(request, CompletionRequest) and request.echo:
             text = request.prompt_text() + text
@@ -84,7 +84,7 @@ class GeneratingBackend(ABC):
                     piece, held = held + piece, ""
                 yield ids.chunk(piece)
         if held:
-            call = parse_call(held, request)  # type: ignore[arg-type]
+            call = finished_call(held, request, run.stats.finish_reason)  # type: ignore[arg-type]
             if call:
                 yield ids.tool_call_chunk(call)
                 finish = "tool_calls"

@@ -22,7 +22,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,6 +39,10 @@ log = logging.getLogger("aistack.llm.grammars")
 MAX_REPEAT = 1000
 REPEAT_KEYS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 PATTERN_BOUND = re.compile(r"\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}")
+# A character of a tool call's strings: any but a quote, a backslash or a control character (raw, a
+# newline breaks the JSON), or a short escape. No \uXXXX: six characters where the raw one will do,
+# and the token budget (aistack.llm.call_budget) counts a character as at most one token.
+CALL_CHAR = r'char ::= [^"\\\x00-\x1F] | "\\" ["\\/bfnrt]'
 HELPER_TIMEOUT = 15.0  # seconds for one conversion and parse
 CACHE_SIZE = 256
 
@@ -53,12 +57,14 @@ class GrammarSource:
     auto: bool = False
 
 
-def source_for(request: SamplingParams) -> GrammarSource | None:
-    """The grammar a request asks for, its schemas checked for bounds; None for free text."""
+def source_for(request: SamplingParams, count_tokens: Callable[[str], int] | None = None) -> GrammarSource | None:
+    """The grammar a request asks for, its schemas checked for bounds; None for free text.
+    `count_tokens` (the model's tokenizer) lets a tool call's strings be bounded to fit max_tokens."""
     if isinstance(request, ChatCompletionRequest) and request.tool_mode() is not None:
         for index, tool in grammar_tools(request):  # tool calls win over response_format
             check_schema(tool.function.parameters, f"tools[{index}].function.parameters")
-        return GrammarSource("tools", json.dumps(call_schema(request)), "tools", request.tool_mode() == "auto")
+        return GrammarSource("tools", json.dumps(call_schema(request, count_tokens)), "tools",
+                             request.tool_mode() == "auto")
     fmt = getattr(request, "response_format", None)
     if fmt is None or fmt.type == "text":
         return None
@@ -111,6 +117,9 @@ def to_gbnf(source: GrammarSource) -> str:
     if source.kind == "gbnf":
         return source.text
     gbnf = json_schema_to_gbnf(source.text)
+    if source.kind == "tools":  # compact JSON: no optional spaces, no \u escapes, no raw control characters
+        gbnf = re.sub(r"^space ::= .*$", lambda _: 'space ::= ""', gbnf, flags=re.MULTILINE)
+        gbnf = re.sub(r"^char ::= .*$", lambda _: CALL_CHAR, gbnf, flags=re.MULTILINE)
     if source.kind == "tools" and source.auto:  # a call, or plain text that does not start with {
         from aistack.llm.tools import TEXT_RULE
 
@@ -151,9 +160,10 @@ class GrammarBuilder:
         self._cache: OrderedDict[tuple[str, GrammarSource], dict[str, str]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
-    def build(self, model_path: str, request: SamplingParams) -> str | None:
+    def build(self, model_path: str, request: SamplingParams,
+              count_tokens: Callable[[str], int] | None = None) -> str | None:
         """The GBNF to decode with, None for free text; InvalidRequest naming the field otherwise."""
-        source = source_for(request)
+        source = source_for(request, count_tokens)
         if source is None:
             return None
         key = (model_path, source)

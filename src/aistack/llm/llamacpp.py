@@ -249,7 +249,7 @@ class LlamaCppBackend(GeneratingBackend):
         else:
             assert isinstance(request, CompletionRequest)
             prompt, template_stops = request.prompt_text(), []
-        gbnf = self.grammars.build(str(model.path), request)
+        gbnf = self.grammars.build(str(model.path), request, lambda text: len(model.tokenize(text)))
         return model.tokenize(prompt), template_stops, gbnf
 
     @staticmethod

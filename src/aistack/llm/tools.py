@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from aistack.errors import InvalidRequest
+from aistack.llm.call_budget import bounded, close_json, skeleton
 from aistack.llm.protocol import ChatCompletionRequest, ChatMessage, Tool
 
 TOOLS_PROMPT = (
@@ -36,17 +39,25 @@ def describe(request: ChatCompletionRequest) -> str:
     return TOOLS_PROMPT.format(functions=functions, free=free)
 
 
-def call_schema(request: ChatCompletionRequest) -> dict[str, Any]:
+def call_schema(request: ChatCompletionRequest, count_tokens: Callable[[str], int] | None = None) -> dict[str, Any]:
     """`{"name", "arguments"}` for each callable tool; aistack.llm.grammars turns it into GBNF.
     Each tool's parameters sit in `$defs` (the converter resolves no list index in a `$ref`),
-    with their own local `$ref`s rebased there."""
+    with their own local `$ref`s rebased there. With `count_tokens` (the model's tokenizer) and a
+    max_tokens, strings and arrays are bounded so that a call fits it (aistack.llm.call_budget)."""
     tools = [tool for _, tool in grammar_tools(request)]
     calls = [{"type": "object", "required": ["name", "arguments"], "properties": {
                 "name": {"const": tool.function.name}, "arguments": {"$ref": f"#/$defs/tool{i}"}}}
              for i, tool in enumerate(tools)]
-    defs = {f"tool{i}": rebase_refs(tool.function.parameters or {"type": "object"}, f"/$defs/tool{i}")
+    defs = {f"tool{i}": rebase_refs(fitted(tool, request.token_limit, count_tokens), f"/$defs/tool{i}")
             for i, tool in enumerate(tools)}
     return {**(calls[0] if len(calls) == 1 else {"oneOf": calls}), "$defs": defs}
+
+
+def fitted(tool: Tool, budget: int | None, count_tokens: Callable[[str], int] | None) -> dict[str, Any]:
+    parameters = tool.function.parameters or {"type": "object"}
+    if budget is None or count_tokens is None:
+        return parameters
+    return bounded(parameters, count_tokens(skeleton(tool.function.name, parameters)), budget)
 
 
 def rebase_refs(schema: Any, prefix: str) -> Any:
@@ -101,3 +112,27 @@ def parse_call(text: str, request: ChatCompletionRequest) -> dict[str, Any] | No
         return None
     return {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
             "function": {"name": data["name"], "arguments": json.dumps(data.get("arguments", {}))}}
+
+
+def finished_call(text: str, request: ChatCompletionRequest, finish_reason: str) -> dict[str, Any] | None:
+    """`parse_call`; and for a call that the token budget cut off, the call closed if its
+    arguments still match the tool's schema, else a 400 naming max_tokens: never the cut-off
+    text as if it were an answer."""
+    call = parse_call(text, request)
+    if call or finish_reason != "length" or request.tool_mode() is None or not text.lstrip().startswith("{"):
+        return call
+    closed = close_json(text)
+    call = parse_call(closed, request) if closed else None
+    if call and _matches(call, request):
+        return call
+    budget = f"max_tokens ({request.token_limit})" if request.token_limit else "the context"
+    raise InvalidRequest(f"{budget} ran out inside a tool call before its arguments were complete; "
+                         "raise max_tokens, or ask for shorter arguments", param="max_tokens")
+
+
+def _matches(call: dict[str, Any], request: ChatCompletionRequest) -> bool:
+    import jsonschema
+
+    schemas = {t.function.name: t.function.parameters or {"type": "object"} for t in request.tools or ()}
+    arguments = json.loads(call["function"]["arguments"])
+    return jsonschema.Draft202012Validator(schemas[call["function"]["name"]]).is_valid(arguments)

@@ -1,0 +1,81 @@
+"""Tool calls that fit their token budget: bounds from max_tokens, and a cut-off call closed, or
+refused with a 400 naming max_tokens, never returned as text. The embedded model's side is in
+tests/integration/test_tool_calls.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aistack.errors import InvalidRequest
+from aistack.llm.call_budget import bounded, close_json, skeleton
+from aistack.llm.protocol import ChatCompletionRequest
+from aistack.llm.tools import call_schema, finished_call
+
+pytestmark = pytest.mark.unit
+NOTE = {"type": "object", "required": ["title", "tags"], "properties": {
+    "title": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+    "level": {"enum": ["low", "high"]}, "day": {"type": "string", "format": "date"}, "code": {"type": "string",
+                                                                                       "maxLength": 3}}}
+
+
+def request(max_tokens: int | None = 40) -> ChatCompletionRequest:
+    return ChatCompletionRequest.model_validate({
+        "model": "m", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "x"}],
+        "tools": [{"type": "function", "function": {"name": "note", "parameters": NOTE}}], "tool_choice": "required"})
+
+
+def test_free_strings_and_arrays_get_bounds_from_the_budget_left() -> None:
+    spare = 100 - 20 - 4 - 3 * 3  # budget, skeleton, reserve, 3 more tags' punctuation
+    slots = 1 + 4 + 1 + 1  # title, 4 tags, the date and the code (they cost tokens; the enum is fixed)
+    fitted = bounded(NOTE, skeleton_tokens=20, budget_tokens=100)
+    props = fitted["properties"]
+    assert props["title"]["maxLength"] == 8 <= spare // slots < 12  # the largest level that fits
+    assert props["tags"]["maxItems"] == 4 and props["tags"]["items"]["maxLength"] == 8
+    assert props["code"]["maxLength"] == 3  # the schema's own bound, smaller, stays
+    assert "maxLength" not in props["level"] and "maxLength" not in props["day"]
+    tight = bounded(NOTE, 20, 40)["properties"]  # fewer tags before shorter strings
+    assert (tight["tags"]["maxItems"], tight["title"]["maxLength"]) == (1, 4)
+    assert bounded(NOTE, 20, 10)["properties"]["title"]["maxLength"] == 1  # no budget: still a valid call
+    assert NOTE["properties"]["title"] == {"type": "string"}  # a copy; the request is unchanged
+
+
+def test_the_call_schema_is_bounded_only_with_a_budget_and_a_tokenizer() -> None:
+    def tokens(text: str) -> int:
+        return len(text) // 3
+
+    assert json.loads(skeleton("note", NOTE))["arguments"].keys() == NOTE["properties"].keys()
+    bound = call_schema(request(200), tokens)["$defs"]["tool0"]["properties"]["title"]
+    assert bound == {"type": "string", "maxLength": 16}  # (200 - 29 - 4) // 7 slots is 23
+    assert call_schema(request(None), tokens)["$defs"]["tool0"]["properties"]["title"] == {"type": "string"}
+    assert call_schema(request(200))["$defs"]["tool0"]["properties"]["title"] == {"type": "string"}
+
+
+@pytest.mark.parametrize(("cut", "closed"), [
+    ('{"name": "note", "arguments": {"title": "Budget', '{"name": "note", "arguments": {"title": "Budget"}}'),
+    ('{"name": "note", "arguments": {"title": "A", "tags": ["x", "y', None),
+    ('{"a": 1, "b": {"c": "x", "d', '{"a": 1, "b": {"c": "x"}}'),
+    ('{"a": "ends in \\', '{"a": "ends in "}'),
+    ('{"a": "x", "b": ', '{"a": "x"}'),
+    ('{"na', None),
+    ('{"a": 1}', None),
+])
+def test_close_json(cut: str, closed: str | None) -> None:
+    if closed is None and cut.startswith('{"name"'):
+        closed = '{"name": "note", "arguments": {"title": "A", "tags": ["x", "y"]}}'
+    assert close_json(cut) == closed
+
+
+def test_a_cut_off_call_is_closed_when_its_arguments_still_match() -> None:
+    text = '{"name": "note", "arguments": {"tags": ["a"], "title": "Budget meet'
+    call = finished_call(text, request(), "length")
+    assert json.loads(call["function"]["arguments"]) == {"tags": ["a"], "title": "Budget meet"}
+
+
+def test_a_cut_off_call_missing_a_required_argument_is_a_400_not_text() -> None:
+    text = '{"name": "note", "arguments": {"title": "A long ramble A.A.A.A.A.A'  # no tags yet
+    with pytest.raises(InvalidRequest, match=r"max_tokens \(40\) ran out inside a tool call") as raised:
+        finished_call(text, request(), "length")
+    assert raised.value.param == "max_tokens"
+    assert finished_call(text, request(), "stop") is None  # not cut off: text, as before
