@@ -40,6 +40,8 @@ def bounded(parameters: dict[str, Any], skeleton_tokens: int, budget_tokens: int
         spare = budget_tokens - fixed - ITEM_TOKENS * (slots - _slots(parameters, 1))
         if spare // slots >= 4:
             break
+    if spare // slots > LEVELS[-1]:
+        return parameters  # room to spare: no bound cuts a long value short
     per_slot = max([level for level in LEVELS if level <= max(1, spare // slots)])
     return _with_bounds(parameters, per_slot, items)
 

@@ -38,6 +38,7 @@ def test_free_strings_and_arrays_get_bounds_from_the_budget_left() -> None:
     tight = bounded(NOTE, 20, 40)["properties"]  # fewer tags before shorter strings
     assert (tight["tags"]["maxItems"], tight["title"]["maxLength"]) == (1, 4)
     assert bounded(NOTE, 20, 10)["properties"]["title"]["maxLength"] == 1  # no budget: still a valid call
+    assert bounded(NOTE, 20, 100_000) == NOTE  # past the largest bound: left as it is, nothing cut short
     assert NOTE["properties"]["title"] == {"type": "string"}  # a copy; the request is unchanged
 
 
