@@ -110,7 +110,8 @@ def close_json(text: str) -> str | None:
             cut = max(head.rfind(","), head.rfind("{"), head.rfind("["))
             if cut <= 0:
                 return None
-            head = head[:cut + 1] if head[cut] in "{[" and cut == len(head.rstrip()) - 1 else head[:cut]
+            # an opening bracket stays (its container closes empty) unless it is what failed to close
+            head = head[:cut + 1] if head[cut] in "{[" and cut < len(head.rstrip()) - 1 else head[:cut]
     return None
 
 
