@@ -47,6 +47,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/inference.py
+	$(BIN)/python benchmarks/grammar_sampling.py
 	# the seed's pipeline, run side by side with aistack's, needs LangChain's community loaders
 	$(BIN)/pip install -q -c constraints.txt langchain-community
 	$(BIN)/python benchmarks/rag.py

@@ -33,6 +33,7 @@ from aistack.llm.protocol import (
 )
 from aistack.llm.queue import ModelQueue
 from aistack.llm.responses import model_card
+from aistack.llm.sampling import GrammarAfterLlama
 from aistack.llm.stops import StopMatcher
 from aistack.llm.grammars import GrammarBuilder
 from aistack.llm.tools import messages_for
@@ -81,7 +82,7 @@ def model_file(name: str, config: LlamaCppModel) -> Path:
 
 def load_model(name: str, config: LlamaCppModel) -> LoadedModel:
     path = model_file(name, config)
-    llama = Llama(
+    llama = GrammarAfterLlama(
         model_path=str(path),
         n_ctx=config.n_ctx,
         n_threads=config.n_threads,
