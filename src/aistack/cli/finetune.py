@@ -68,6 +68,9 @@ class Reporter:
             console.print(f"converting {info['gguf'].name} to Hugging Face format (once, cached)...")
         elif kind == "ready":
             self.ready(info)
+        elif kind == "trained":
+            console.print(f"'{info['manifest'].name}' was trained to step {info['manifest'].steps}; "
+                          "its adapter is saved, so only the export runs")
         elif kind == "start":
             self.bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
                                 TimeRemainingColumn(), console=console, transient=True)

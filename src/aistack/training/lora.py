@@ -145,16 +145,22 @@ def count_parameters(model: Any) -> tuple[int, int]:
 
 
 @dataclass
-class Job:
-    """One fine-tune: prepared data, the model with adapters, the trainer, and its MLflow run."""
+class Run:
+    """A fine-tune's folder, manifest and MLflow run: all that exporting and finishing need."""
 
     settings: Settings
     output: Path
+    manifest: Manifest
+    tracking: Any
+
+
+@dataclass
+class Job(Run):
+    """A fine-tune to train: also prepared data, the model with adapters and the trainer."""
+
     plan: TrainingPlan
     prepared: Prepared
-    manifest: Manifest
     trainer: Any
-    tracking: Any
     metrics: Any
 
 
@@ -177,13 +183,8 @@ def params_for(job_settings: Settings, base: BaseModel, plan: TrainingPlan, prep
     }
 
 
-def open_job(settings: Settings, name: str, data: Path, *, output: Path | None = None,
-             resume: bool = False, emit: Any = None) -> Job:
-    """Everything up to the first step: base model, data, adapters, trainer, MLflow run."""
-    check_name(name)
-    samples = read_samples(data)  # bad input fails here, before torch or any model loads
-    output = output or output_folder(settings, name)
-    f = settings.finetune
+def earlier_run(output: Path, name: str, resume: bool) -> Manifest | None:
+    """The manifest `--resume` continues (None for a new run); a wrong use of --resume is a 400."""
     previous = Manifest.load(output) if resume and (output / MANIFEST).is_file() else None
     if resume and previous is None:
         raise InvalidRequest(f"nothing to resume in {output}: no earlier run of '{name}'", param="resume")
@@ -193,6 +194,23 @@ def open_job(settings: Settings, name: str, data: Path, *, output: Path | None =
     if not resume and (output / MANIFEST).is_file():
         raise InvalidRequest(f"{output} already holds a fine-tune of '{name}': pass --resume to continue "
                              "it, or choose another name", param="name")
+    return previous
+
+
+def reopen_trained(settings: Settings, output: Path, manifest: Manifest) -> Run:
+    """A run whose adapter is saved (its export failed): reopened in MLflow, with no model loaded."""
+    from aistack.tracking.mlflow import Tracking
+
+    tracking = Tracking(settings)
+    tracking.client.update_run(manifest.run_id, status="RUNNING")
+    return Run(settings, output, manifest, tracking)
+
+
+def open_job(settings: Settings, name: str, data: Path, previous: Manifest | None, *,
+             output: Path, emit: Any = None) -> Job:
+    """Everything up to the first step: base model, data, adapters, trainer, MLflow run."""
+    samples = read_samples(data)  # bad input fails here, before torch or any model loads
+    f = settings.finetune
     base = resolve_base(settings, previous.base_folder if previous else None,
                         on_convert=lambda gguf: emit and emit("convert", {"gguf": gguf}))
 
@@ -238,7 +256,7 @@ def open_job(settings: Settings, name: str, data: Path, *, output: Path | None =
         eval_dataset=as_dataset(prepared.eval) if prepared.eval else None,
         processing_class=tokenizer, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # the CLI shows progress; no raw dicts on stdout
-    return Job(settings, output, plan, prepared, manifest, trainer, tracking, metrics)
+    return Job(settings, output, manifest, tracking, plan, prepared, trainer, metrics)
 
 
 def train(job: Job, *, resume: bool = False) -> Manifest:
@@ -270,7 +288,7 @@ def train(job: Job, *, resume: bool = False) -> Manifest:
     return m
 
 
-def finish(job: Job, manifest: Manifest, started: float) -> Manifest:
+def finish(job: Run, manifest: Manifest, started: float) -> Manifest:
     """Log the adapter (and exports) as artifacts, register the model, close the MLflow run."""
     client, run_id = job.tracking.client, manifest.run_id
     client.log_artifacts(run_id, manifest.adapter, "adapter")

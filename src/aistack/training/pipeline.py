@@ -8,10 +8,20 @@ from typing import Any
 
 from aistack.errors import BackendUnavailable
 from aistack.settings import Settings
-from aistack.training.lora import Manifest, finish, open_job, train
+from aistack.training.lora import (
+    Manifest,
+    Run,
+    check_name,
+    earlier_run,
+    finish,
+    open_job,
+    output_folder,
+    reopen_trained,
+    train,
+)
 
 
-def export_outputs(settings: Settings, job: Any, manifest: Manifest, emit: Any) -> None:
+def export_outputs(settings: Settings, job: Run, manifest: Manifest, emit: Any) -> None:
     """The merged model and the GGUF files, as settings ask; each lands in the manifest."""
     from aistack.training import export
 
@@ -46,13 +56,21 @@ def run_finetune(settings: Settings, name: str, data: Path, *, output: Path | No
                  resume: bool = False, emit: Any = None) -> Manifest:
     """Train `name` on `data`; an interrupted run returns with state "interrupted" (resume it)."""
     emit = emit or (lambda kind, info: None)
+    check_name(name)
+    output = output or output_folder(settings, name)
+    previous = earlier_run(output, name, resume)
     quiet_libraries()
     started = time.monotonic()
-    job = open_job(settings, name, data, output=output, resume=resume, emit=emit)
-    emit("ready", {"plan": job.plan, "prepared": job.prepared, "manifest": job.manifest, "output": job.output})
-    manifest = train(job, resume=resume)
-    if manifest.state == "interrupted":
-        return manifest
+    if previous and previous.state == "trained":  # only the export failed: no model to load, no step to run
+        job: Run = reopen_trained(settings, output, previous)
+        manifest = previous
+        emit("trained", {"manifest": manifest})
+    else:
+        job = open_job(settings, name, data, previous, output=output, emit=emit)
+        emit("ready", {"plan": job.plan, "prepared": job.prepared, "manifest": job.manifest, "output": job.output})
+        manifest = train(job, resume=resume)
+        if manifest.state == "interrupted":
+            return manifest
     try:
         export_outputs(settings, job, manifest, emit)
     except BackendUnavailable as exc:
