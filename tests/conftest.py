@@ -47,20 +47,45 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+def conversion_key(gguf: Path) -> str:
+    """What a converted folder depends on: the GGUF's bytes, the converting code and the libraries
+    that do the work. Any change to one of them converts afresh."""
+    import hashlib
+    from importlib.metadata import version
+
+    import aistack.training.base
+
+    digest = hashlib.sha256()
+    with gguf.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    digest.update(Path(aistack.training.base.__file__).read_bytes())
+    for package in ("transformers", "gguf", "tokenizers", "safetensors"):
+        digest.update(f"{package}=={version(package)}".encode())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
-def finetune_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The embedded SmolLM2 GGUF converted to a Hugging Face folder, once per run: with xdist, the
-    first worker that needs it converts, and the others wait for it and share it."""
+def finetune_base() -> Path:
+    """The embedded SmolLM2 GGUF converted to a Hugging Face folder by `convert_gguf`, kept between
+    runs under ~/.cache/aistack/test-models like the wheels and the vLLM venv (45 s of CPU a run
+    otherwise), keyed by `conversion_key`: a cold cache, a new GGUF, a change to training/base.py
+    or to the converting libraries runs the conversion again. With xdist, the first worker that
+    needs it converts, and the others wait for it and share it. Tests read it and never write it."""
+    import os
+
     from filelock import FileLock
 
     from aistack.packaged import bundled_llm_gguf
     from aistack.training.base import convert_gguf
 
-    shared = run_folder(tmp_path_factory)
-    folder = shared / "finetune-base" / "smollm2"
-    with FileLock(str(shared / "finetune-base.lock")):
+    gguf = bundled_llm_gguf()
+    cache = Path(os.environ.get("AISTACK_TEST_MODELS", Path.home() / ".cache" / "aistack" / "test-models"))
+    folder = cache / f"{gguf.stem}-{conversion_key(gguf)}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache / "convert.lock")):
         if not (folder / "config.json").is_file():
-            convert_gguf(bundled_llm_gguf(), folder)
+            convert_gguf(gguf, folder)  # written beside, then renamed: a killed run leaves no half folder
     return folder
 
 
