@@ -8,6 +8,11 @@ LLAMA_VERSION := 0.3.36
 # kernels, which segfault on some virtualised Sapphire Rapids hosts.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 PYTEST_ARGS ?=
+# Python caches compiled modules (__pycache__, ignored by git) unless PYTHONDONTWRITEBYTECODE is
+# set, as it is on the team's CI machines: then every process compiled torch, transformers, peft
+# and the rest again from source (16 s of a fine-tune's 40 s start; the suite starts about a
+# hundred Python processes). Every target here lets Python keep its caches.
+unexport PYTHONDONTWRITEBYTECODE
 # two workers (pytest-xdist), each test file on one of them so module fixtures are shared: the suite
 # waits on servers as much as it computes. Files go out in the order conftest.py sorts them (the two
 # longest first), not xdist's default of the most tests first. TEST_WORKERS=0 runs it in one process.
