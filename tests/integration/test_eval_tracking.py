@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset"
 MODEL = "smollm2-135m-instruct"
 PARAMS = {"embedder", "llm_model", "chunk_size", "chunk_overlap", "top_k", "retrieval", "temperature", "collection"}
-METRICS = {"precision_at_5", "recall_at_5", "mrr", "ndcg_at_5", "context_precision", "off_topic_refused",
+METRICS = {"precision_at_5", "returned_precision", "hit_at_5", "recall_at_5", "mrr", "ndcg_at_5", "context_precision", "off_topic_refused",
            "faithfulness_lexical", "retrieval_avg_ms", "retrieval_p50_ms", "retrieval_p95_ms", "retrieval_p99_ms",
            "generation_p95_ms", "total_p95_ms", "total_p99_ms", "total_within_budget"}
 
@@ -84,7 +84,7 @@ def test_compare_register_and_serve_the_champion(local: dict[str, Any], dataset:
     second = eval_cli("run", str(dataset), "--corpus", str(DEVSET / "corpus"), "--top-k", "1", "--no-answers",
                       env=env)
     diffs = {d["metric"]: d for d in eval_cli("compare", local["first"]["run_id"], second["run_id"], env=env)}
-    assert {"precision", "recall", "mrr", "ndcg", "retrieval_ms"} <= set(diffs)
+    assert {"precision", "hit", "recall", "mrr", "ndcg", "retrieval_ms"} <= set(diffs)
     assert "generation_ms" not in diffs  # the second run generated nothing
     assert all(d["verdict"] in ("A better", "B better", "no clear difference") for d in diffs.values())
     assert diffs["recall"]["low"] <= diffs["recall"]["delta"] <= diffs["recall"]["high"]

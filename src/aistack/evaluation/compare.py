@@ -10,7 +10,7 @@ import numpy as np
 
 # per-question columns, and whether higher is better
 METRICS = {
-    "precision": True, "recall": True, "mrr": True, "ndcg": True, "context_precision": True,
+    "precision": True, "hit": True, "recall": True, "mrr": True, "ndcg": True, "context_precision": True,
     "faithfulness_lexical": True, "faithfulness_judge": True, "keyword_recall": True,
     "retrieval_ms": False, "generation_ms": False, "total_ms": False,
 }

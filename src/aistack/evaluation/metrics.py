@@ -5,10 +5,28 @@ from __future__ import annotations
 import math
 
 
-def precision(ranked: list[str], relevant: set[str]) -> float:
-    """Share of what was returned that is relevant (the seed's precision@5 when at most 5 are
-    returned). Returning nothing for an answerable question scores 0."""
+def precision_at_k(ranked: list[str], relevant: set[str], k: int, relevant_chunks: int) -> float:
+    """Relevant chunks in the top k over min(k, the chunks the relevant files hold): returning
+    fewer than k never raises it, and a question whose files hold 2 chunks can still score 1."""
+    room = min(k, relevant_chunks)
+    return sum(1 for r in ranked[:k] if r in relevant) / room if room > 0 else 0.0
+
+
+def returned_precision(ranked: list[str], relevant: set[str]) -> float:
+    """Share of what was returned that is relevant: the seed's precision@5, which a threshold that
+    returns fewer chunks raises. Kept under this name for comparison; precision_at_k is the figure.
+    Returning nothing for an answerable question scores 0."""
     return sum(1 for r in ranked if r in relevant) / len(ranked) if ranked else 0.0
+
+
+def hit_at_k(ranked: list[str], relevant: set[str], k: int) -> float:
+    """1 when a relevant chunk is among the top k, else 0."""
+    return 1.0 if any(r in relevant for r in ranked[:k]) else 0.0
+
+
+def chunks_held(chunks_by_file: dict[str, int], relevant: set[str]) -> int:
+    """How many chunks of the collection the relevant files hold (their filename -> chunk count)."""
+    return sum(chunks_by_file.get(name, 0) for name in relevant)
 
 
 def recall(ranked: list[str], relevant: set[str]) -> float:

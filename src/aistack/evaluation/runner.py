@@ -19,6 +19,7 @@ from aistack.evaluation import metrics as m
 from aistack.evaluation.dataset import Dataset, EvalQuestion
 from aistack.evaluation.faithfulness import lexical_faithfulness
 from aistack.evaluation.judge import Judge
+from aistack.evaluation.retrieval import chunks_by_file
 from aistack.knowledge.pipeline import Question
 from aistack.wire.knowledge import RetrievalOptions
 
@@ -94,7 +95,9 @@ class QuestionResult:
     relevant_sources: list[str]
     retrieved: list[str]
     off_topic: bool
-    precision: float | None = None
+    precision: float | None = None  # precision@k: relevant in the top k over min(k, chunks they hold)
+    returned_precision: float | None = None  # relevant share of what came back (the seed's figure)
+    hit: float | None = None  # a relevant chunk in the top k
     recall: float | None = None
     mrr: float | None = None
     ndcg: float | None = None
@@ -136,6 +139,8 @@ def summarise(rows: list[QuestionResult], config: PipelineConfig, settings: Sett
     found: dict[str, float | None] = {
         "questions": len(answerable), "off_topic_questions": len(off_topic),
         f"precision_at_{k}": _mean([r.precision for r in answerable]),
+        "returned_precision": _mean([r.returned_precision for r in answerable]),
+        f"hit_at_{k}": _mean([r.hit for r in answerable]),
         f"recall_at_{k}": _mean([r.recall for r in answerable]),
         "mrr": _mean([r.mrr for r in answerable]),
         f"ndcg_at_{k}": _mean([r.ndcg for r in answerable]),
@@ -165,6 +170,7 @@ class Evaluator:
         self.settings, self.knowledge, self.llm, self.config = settings, knowledge, llm, config
         judge_model = config.judge_model or config.llm_model
         self.judge = Judge(llm, judge_model, settings.eval) if config.judge == "llm" else None
+        self.chunks_by_file: dict[str, int] = {}  # filled from the collection when a run starts
 
     def ingest(self) -> IngestSummary | None:
         """Ingest the corpus into the collection with this configuration's chunking (unchanged
@@ -176,6 +182,7 @@ class Evaluator:
 
     async def run(self, dataset: Dataset, progress: Callable[[QuestionResult], None] | None = None) -> EvalReport:
         summary = self.ingest()
+        self.chunks_by_file = chunks_by_file(self.knowledge.retriever.store, self.config.collection)
         self.knowledge.retriever.embedder.embed_query("warm-up")  # model loading is not a question's latency
         rows = []
         for question in dataset.questions:
@@ -195,7 +202,10 @@ class Evaluator:
             row.refused = not ranked
         else:
             relevant = q.relevant
-            row.precision, row.recall = m.precision(ranked, relevant), m.recall(ranked, relevant)
+            k = self.config.top_k
+            row.precision = m.precision_at_k(ranked, relevant, k, m.chunks_held(self.chunks_by_file, relevant))
+            row.returned_precision, row.hit = m.returned_precision(ranked, relevant), m.hit_at_k(ranked, relevant, k)
+            row.recall = m.recall(ranked, relevant)
             row.mrr, row.ndcg = m.reciprocal_rank(ranked, relevant), m.ndcg(ranked, relevant, self.config.top_k)
             row.context_precision = m.context_precision(ranked, relevant)
         contexts = await self._answer(q, retrieval, row) if self.config.answers else []

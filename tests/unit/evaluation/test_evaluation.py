@@ -16,8 +16,8 @@ from aistack.evaluation.metrics import (
     context_precision,
     keyword_recall,
     ndcg,
-    precision,
     recall,
+    returned_precision,
 )
 from aistack.evaluation.runner import QuestionResult, pipeline_config, summarise
 from aistack.settings import Settings
@@ -51,9 +51,9 @@ def test_context_precision_follows_ragas() -> None:
 
 
 def test_precision_and_recall_with_duplicates_and_short_lists() -> None:
-    assert precision(["a", "a", "x"], {"a"}) == pytest.approx(2 / 3)  # chunks: two of three relevant
+    assert returned_precision(["a", "a", "x"], {"a"}) == pytest.approx(2 / 3)  # chunks: two of three relevant
     assert recall(["a", "a", "x"], {"a", "b"}) == 0.5  # files: one of two found
-    assert precision(["a"], {"a"}) == 1.0  # fewer results than k: judged on what came back
+    assert returned_precision(["a"], {"a"}) == 1.0  # fewer results than k: judged on what came back
 
 
 def test_keyword_recall() -> None:
