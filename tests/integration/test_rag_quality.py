@@ -33,6 +33,17 @@ def test_devset_has_thirty_questions_or_more(dev) -> None:
     assert all(q.relevant <= names for q in questions)
 
 
+def test_the_python_docs_splits_are_disjoint_and_name_real_files() -> None:
+    """benchmarks/pydocs: the corpus nobody here wrote (benchmarks/retrieval_pydocs.py reports it)."""
+    pydocs = DEVSET.parent / "pydocs"
+    names = {p.name for p in (pydocs / "corpus").iterdir()}
+    dev, test = (load_questions(pydocs / f"{split}.jsonl") for split in ("dev", "test"))
+    assert {q.question for q in dev}.isdisjoint(q.question for q in test)
+    assert all(q.relevant <= names for q in dev + test)
+    assert sum(1 for q in dev if q.relevant) >= 30 and sum(1 for q in test if q.relevant) >= 30
+    assert {p.suffix for p in (pydocs / "corpus").iterdir()} == {".md", ".txt", ".pdf"}
+
+
 def test_defaults_on_the_development_set(dev) -> None:
     """The seed's target (0.75) holds for its own metric, the relevant share of what came back.
     precision@5 (relevant chunks in the top 5 over min(5, the chunks the relevant files hold)) is
