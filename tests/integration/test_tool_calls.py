@@ -93,8 +93,10 @@ def test_required_calls_always_complete_inside_a_small_budget(sdk: openai.OpenAI
     import jsonschema
 
     tools = [FETCH, NOTE, WEATHER]
-    for i in range(50):  # one tool a request (a shorter prompt), all three tools at each budget
-        tool = tools[i % 3]
+    for i in range(50):
+        # one tool a request (a shorter prompt), each for a run of 16 or 17 requests as an agent's turns
+        # would be: the prompt's tools stay in llama.cpp's prefix cache, and budgets span 32-64 in each run
+        tool = tools[i * 3 // 50]
         body = {"model": MODEL, "max_tokens": 32 + (i * 7) % 33, "temperature": 1.0, "seed": i, "tools": [tool],
                 "tool_choice": "required", "messages": [{"role": "user", "content": RAMBLE[i % len(RAMBLE)]}]}
         if i % 5 == 4:
