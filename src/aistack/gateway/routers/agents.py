@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from aistack.agents.service import AgentService, Event
 from aistack.errors import NotFound
 from aistack.principals import Principal
 from aistack.gateway.errors import stream_error_event
@@ -25,6 +24,9 @@ from aistack.gateway.body import declares, parse, read_body
 from aistack.gateway.streaming import DONE, EVENT_STREAM, sse
 from aistack.wire import agents as wire
 from aistack.wire.agents import ContinueRequest, DecisionRequest, HandoffRequest, RunRequest
+
+if TYPE_CHECKING:  # LangGraph and LangChain load with the service, on the first agent request
+    from aistack.agents.service import AgentService, Event
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
