@@ -72,9 +72,9 @@ class GrammarAfterSampler:
         return not math.isinf(float(self.one["logit"][0]))
 
     def close(self) -> None:
-        if self.grammar:
+        if getattr(self, "grammar", None):  # also called by __del__ after a failed __init__
             llama_cpp.llama_sampler_free(self.grammar)
-            self.grammar = None
+        self.grammar = None
         self.chain.close()
 
     __del__ = close  # llama-cpp-python drops a generation's sampler without closing it
