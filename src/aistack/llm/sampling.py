@@ -22,6 +22,11 @@ TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32
 assert TOKEN_DATA.itemsize == ctypes.sizeof(llama_cpp.llama_token_data)
 
 
+def chosen(array: llama_cpp.llama_token_data_array) -> int:
+    """The token a sampler selected, read through the array (a sampler may point it elsewhere)."""
+    return int(array.data[array.selected].id)
+
+
 class GrammarAfterSampler:
     """Stands where llama-cpp-python's `LlamaSampler` does: `sample(ctx, idx)` returns a token and
     has the chain and the grammar accept it."""
@@ -46,7 +51,7 @@ class GrammarAfterSampler:
             array = self._load(logits)
             llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(array))
             llama_cpp.llama_sampler_apply(self.chain.sampler, ctypes.byref(array))
-            token = int(self.candidates["id"][array.selected])
+            token = chosen(array)
         llama_cpp.llama_sampler_accept(self.grammar, token)
         llama_cpp.llama_sampler_accept(self.chain.sampler, token)
         return token
@@ -62,7 +67,7 @@ class GrammarAfterSampler:
     def _pick(self, sampler: llama_cpp.llama_sampler_p, logits: np.ndarray) -> int:
         array = self._load(logits)
         llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
-        return int(self.candidates["id"][array.selected])
+        return chosen(array)
 
     def _allowed(self, token: int) -> bool:
         self.one[0] = (token, 1.0, 0.0)
