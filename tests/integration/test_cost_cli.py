@@ -88,8 +88,9 @@ def settled_totals(url: str, timeout: float = 30) -> tuple[float, float]:
     raise AssertionError(f"the token counters did not settle in {timeout} s")
 
 
-def prometheus_value(url: str, query: str) -> float:
-    result = httpx.get(url + "/api/v1/query", params={"query": query}).json()["data"]["result"]
+def prometheus_value(url: str, query: str, at: float | None = None) -> float:
+    params = {"query": query, **({"time": at} if at is not None else {})}
+    result = httpx.get(url + "/api/v1/query", params=params).json()["data"]["result"]
     return float(result[0]["value"][1]) if result else 0.0
 
 
@@ -124,9 +125,11 @@ def test_measured_from_a_real_prometheus_and_from_the_gateway(tmp_path: Path) ->
         done = cost("--measured", "--prometheus", prometheus.url, "--window", "15m", "--json")  # all of it, even on a slow machine
         assert done.returncode == 0, done.stderr
         measured = json.loads(done.stdout)["measured"]
-        # what Prometheus itself says over the same window (its rate() extrapolates each series at the
-        # window's edges, so its ratio can stray from the counts' by a few hundredths: 0.742 for 0.709)
-        rates = [prometheus_value(prometheus.url, f"sum(rate({name}[15m]))")
+        # what Prometheus itself says over the same window, both rates at one instant as the command
+        # takes them (its rate() extrapolates each series at the window's edges, so its ratio can stray
+        # from the counts' by a few hundredths: 0.742 for 0.709)
+        at = time.time()
+        rates = [prometheus_value(prometheus.url, f"sum(rate({name}[15m]))", at)
                  for name in ("llm_tokens_input_total", "llm_tokens_generated_total")]
         assert measured["input_ratio"] == pytest.approx(rates[0] / sum(rates), abs=0.005)
         assert measured["input_ratio"] == pytest.approx(after[0] / sum(after), abs=0.06)

@@ -98,3 +98,31 @@ def test_cost_by_team_shares_the_self_hosted_tco_and_prices_the_cloud_per_team()
     assert round(red.self_hosted_monthly + blue.self_hosted_monthly, 6) == round(SelfHostedCost().monthly_tco, 6)
     assert round(red.cloud_monthly, 6) == round((70_000 * 0.0025 + 30_000 * 0.01) / 1000 * 3, 6)
     assert by_team([], 30, SelfHostedCost(), CloudAPICost()) == []
+
+
+def test_the_two_prometheus_rates_are_taken_at_one_instant() -> None:
+    """Two "now" queries with a scrape between them moved one rate's extrapolation and not the
+    other's: an input ratio of 0.78 for a true 0.71."""
+    from urllib.parse import parse_qs, urlparse
+
+    from support.http_stub import JsonHandler, serve
+
+    from aistack.cost.measured import from_prometheus
+
+    asked: list[dict[str, list[str]]] = []
+
+    class Prometheus(JsonHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlparse(self.path).query)
+            asked.append(query)
+            value = "7" if "input" in query["query"][0] else "3"
+            self.send_json({"status": "success", "data": {"result": [{"value": [0, value]}]}})
+
+    server, url = serve(Prometheus)
+    try:
+        workload = from_prometheus(url, window="15m")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert workload.input_ratio == 0.7
+    assert len(asked) == 2 and asked[0]["time"] == asked[1]["time"]
