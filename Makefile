@@ -53,6 +53,9 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/inference.py
 	$(BIN)/python benchmarks/grammar_sampling.py
+	# issue 21's engine candidates: llama.cpp's llama-server (built once from the same sdist) against in-process batching
+	$(BIN)/python benchmarks/batching_candidates.py \
+	  --llama-server "$$(bash scripts/build-llama-server.sh $(LLAMA_SDIST) '$(LLAMA_CMAKE_ARGS)')"
 	# the seed's pipeline, run side by side with aistack's, needs LangChain's community loaders
 	$(BIN)/pip install -q -c constraints.txt langchain-community
 	$(BIN)/python benchmarks/rag.py
