@@ -20,6 +20,9 @@ TEST_WORKERS ?= 2
 # llama-cpp-python's sdist: the wheel is built from it, and `aistack finetune` takes llama.cpp's GGUF
 # converters out of it (tests read its path from LLAMA_CPP_SDIST: they never download).
 LLAMA_SDIST := $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION).tar.gz
+# One llama.cpp build serves both the bindings and the embedded engine's llama-server: the wheel
+# (build tag 1) holds them side by side in llama_cpp/lib (scripts/build-llama-cpp.sh).
+LLAMA_WHEEL := $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-1-*.whl
 # uv installs the package and its dependencies (about 20 s, where pip took about 3 minutes), from
 # PyPI plus these folders: the wheelhouse (llama-cpp-python) and pip's own find-links (the CPU torch
 # wheel on disk here).
@@ -29,15 +32,14 @@ FIND_LINKS ?= $(WHEELHOUSE) $(PIP_FIND_LINKS)
 
 setup: $(BIN)/.setup-done
 
-$(BIN)/.setup-done: pyproject.toml constraints.txt
+$(BIN)/.setup-done: pyproject.toml constraints.txt scripts/build-llama-cpp.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip uv
 	@test -f $(LLAMA_SDIST) || $(BIN)/pip download -q --no-deps --no-binary :all: -d $(WHEELHOUSE) \
 	  llama-cpp-python==$(LLAMA_VERSION)
-	@ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
-	  echo "Building llama-cpp-python $(LLAMA_VERSION) from source (about 6 minutes, once)..."; \
-	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-	    $(BIN)/pip wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) $(LLAMA_SDIST); }
+	@ls $(LLAMA_WHEEL) >/dev/null 2>&1 || { \
+	  echo "Building llama.cpp $(LLAMA_VERSION) with llama-server, and its Python bindings (about 6 minutes, once)..."; \
+	  bash scripts/build-llama-cpp.sh $(LLAMA_SDIST) '$(LLAMA_CMAKE_ARGS)' $(BIN)/python $(WHEELHOUSE); }
 	$(BIN)/uv pip install --python $(BIN)/python -q $(addprefix --find-links ,$(FIND_LINKS)) -c constraints.txt \
 	  -e '.[embedded,dev]'
 	touch $@
@@ -53,9 +55,8 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/inference.py
 	$(BIN)/python benchmarks/grammar_sampling.py
-	# issue 21's engine candidates: llama.cpp's llama-server (built once from the same sdist) against in-process batching
-	$(BIN)/python benchmarks/batching_candidates.py \
-	  --llama-server "$$(bash scripts/build-llama-server.sh $(LLAMA_SDIST) '$(LLAMA_CMAKE_ARGS)')"
+	# issue 21's engine candidates: llama.cpp's llama-server against batched decoding in process
+	$(BIN)/python benchmarks/batching_candidates.py
 	# the seed's pipeline, run side by side with aistack's, needs LangChain's community loaders
 	$(BIN)/pip install -q -c constraints.txt langchain-community
 	$(BIN)/python benchmarks/rag.py

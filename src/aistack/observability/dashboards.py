@@ -73,6 +73,18 @@ LLM = DashboardSpec("aistack-llm", "aistack / LLM serving", [
             Query("sum by (model) (llm_queue_depth)", "{{model}} waiting"),
             Query("sum by (model) (llm_active_requests)", "{{model}} active"),
         ], description="llm_active_requests per model (the seed's queue panel) and the wait queue"),
+        PanelSpec("Engine sequences: running and waiting", "short", [
+            Query("sum by (model) (llm_sequences_running)", "{{model}} running"),
+            Query("sum by (model) (llm_queue_depth)", "{{model}} waiting"),
+            Query("sum by (model) (llm_sequences_capacity)", "{{model}} capacity"),
+        ], description="The embedded engine's continuous batching: sequences decoded together, and those waiting"),
+        PanelSpec("Engine KV cache reserved", "percentunit", [
+            Query("max by (model) (llm_kv_cache_reserved_ratio)", "{{model}}"),
+        ], description="KV-cache tokens the running sequences may fill (prompt + max tokens), of the engine's cache"),
+        PanelSpec("Prompt-cache hit ratio", "percentunit", [
+            Query(f"sum by (model) (rate(llm_prompt_cache_tokens_total[{RATE}])) "
+                  f"/ sum by (model) (rate(llm_tokens_input_total[{RATE}]))", "{{model}}"),
+        ], description="Prompt tokens the engine reused from a conversation's earlier turns, of all prompt tokens"),
         PanelSpec("Errors by type", "reqps", [
             Query(f"sum by (model, error_type) (rate(llm_inference_errors_total[{RATE}]))", "{{model}} {{error_type}}"),
         ]),

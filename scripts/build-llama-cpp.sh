@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# llama.cpp built once, from the copy vendored in the llama-cpp-python sdist, with the portable CPU
+# flags: its shared libraries and llama-server (RUNPATH $ORIGIN), then the Python bindings with no
+# build of their own (LLAMA_BUILD=OFF), packed into one wheel whose llama_cpp/lib holds both. The
+# bindings load llama_cpp/lib by default; the embedded engine runs the llama-server beside them.
+#   bash scripts/build-llama-cpp.sh SDIST CMAKE_ARGS PYTHON WHEELHOUSE   (PYTHON: a venv's, with pip)
+set -euo pipefail
+sdist="$1"; cmake_args="$2"; python="$3"; wheelhouse="$4"
+name="$(basename "$sdist" .tar.gz)"  # llama_cpp_python-X.Y.Z
+work="$(mktemp -d "$wheelhouse/.build-XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+tar xzf "$sdist" -C "$work"
+# shellcheck disable=SC2086
+cmake -S "$work/$name/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release $cmake_args \
+  -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH='$ORIGIN' \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF >/dev/null
+cmake --build "$work/build" --target llama-server mtmd -j"$(nproc)" >/dev/null
+CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" "$python" -m pip wheel -q --no-deps --no-cache-dir \
+  -w "$work/bindings" "$sdist"
+"$python" -m pip install -q wheel
+"$python" -m wheel unpack -d "$work/unpacked" "$work"/bindings/*.whl >/dev/null
+lib="$(echo "$work"/unpacked/*/llama_cpp)/lib"
+mkdir -p "$lib"
+cp -P "$work"/build/bin/*.so* "$work/build/bin/llama-server" "$lib/"
+rm -f "$wheelhouse/$name"-*.whl  # an older wheel of the same version would compete with this one
+"$python" -m wheel pack --build-number 1 -d "$wheelhouse" "$work"/unpacked/* >/dev/null
+ls "$wheelhouse/$name"-1-*.whl
