@@ -14,72 +14,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import os
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import append_report, machine  # noqa: E402
-from inference import percentile  # noqa: E402
+from streaming import cell, chat_body, cpu_seconds, percentile  # noqa: E402
 from support.servers import ServerProcess, start_gateway, start_llama_cpp_server  # noqa: E402
 from support.vllm_server import SERVED, start_vllm  # noqa: E402
 
 PROMPTS = ["Name three colours.", "What is a GPU?", "Write one sentence about the sea.", "Count to ten."]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (/proc/PID/stat, in clock ticks)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def one(client, url: str, model: str, prompt: str, max_tokens: int) -> tuple[float, int]:
-    """(seconds to the first content token, generated tokens) for one streamed request."""
-    body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-                         "temperature": 0, "stream": True, "stream_options": {"include_usage": True},
-                         "ignore_eos": True})
-    start, first, tokens, usage = time.perf_counter(), None, 0, None
-    async with client.post(url + "/v1/chat/completions", data=body,
-                           headers={"Content-Type": "application/json"}) as response:
-        assert response.status == 200, await response.text()
-        async for line in response.content:
-            if not line.startswith(b"data: ") or line.startswith(b"data: [DONE]"):
-                continue
-            chunk = orjson.loads(line[6:])
-            if first is None and chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
-                first = time.perf_counter() - start
-            if chunk.get("usage"):
-                usage = chunk["usage"]["completion_tokens"]
-            elif chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
-                tokens += 1  # the llama.cpp server sends no usage in streams: one token per chunk
-    return first or 0.0, usage if usage is not None else tokens
-
-
-async def cell(url: str, model: str, clients: int, per_client: int, max_tokens: int
-               ) -> tuple[int, float, list[float]]:
-    """(generated tokens, seconds, TTFTs) for `clients` clients sending `per_client` requests back to back."""
-    import aiohttp
-
-    ttfts: list[float] = []
-    total = 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900),
-                                     connector=aiohttp.TCPConnector(limit=clients)) as client:
-        async def worker(n: int) -> None:
-            nonlocal total
-            for i in range(per_client):
-                ttft, tokens = await one(client, url, model, PROMPTS[(n + i) % len(PROMPTS)], max_tokens)
-                ttfts.append(ttft)
-                total += tokens
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(n) for n in range(clients)))
-        return total, time.perf_counter() - started, ttfts
 
 
 def main() -> None:
@@ -117,14 +64,15 @@ def main() -> None:
         results: dict[tuple[str, int], tuple[float, float]] = {}
         gateway_cpu: dict[int, float] = {}
         for name in order:  # warm-up: load models, fill caches
-            asyncio.run(cell(arms[name][0].url, arms[name][1], 1, 2, 8))
+            asyncio.run(cell(arms[name][0].url, [chat_body(arms[name][1], PROMPTS[0], 8)], 1, 2))
         for clients in (1, 4, 16):
             per_client = max(1, -(-args.requests // clients) // 2)  # each half of the ABBA pair
             runs: dict[str, list] = {name: [] for name in order}
             for name in order + order[::-1]:  # A B C D D C B A: drift on this shared machine cancels
                 server, model = arms[name]
                 cpu = cpu_seconds(server.proc.pid)
-                runs[name].append(asyncio.run(cell(server.url, model, clients, per_client, args.max_tokens)))
+                bodies = [chat_body(model, prompt, args.max_tokens, ignore_eos=True) for prompt in PROMPTS]
+                runs[name].append(asyncio.run(cell(server.url, bodies, clients, per_client)))
                 if name == "vLLM via gateway":  # what the gateway itself spent, per generated token
                     gateway_cpu[clients] = gateway_cpu.get(clients, 0.0) + cpu_seconds(server.proc.pid) - cpu
             for name in order:

@@ -1,13 +1,17 @@
 """Inference benchmarks, appended to docs/benchmarks.md.
 
-1. Embedded model: decode tokens/s and time to first token, streamed through the gateway over
-   HTTP, against llama_cpp called directly in this process. Same prompt, max_tokens, greedy; the
-   two are measured in alternating rounds so machine noise hits both alike.
-2. Gateway overhead: latency of client -> gateway -> upstream minus client -> upstream, p50 and
+1. Engines under concurrency (issue 21): 1, 4 and 16 streaming clients, each sending 4 requests
+   back to back, max_tokens 128, greedy, in one run and in A B ... B A order: aistack's embedded
+   engine through the gateway (llama-server, batching), the engine before it (in process, one
+   request at a time, 1 thread), the same llama-server run directly with the gateway's flags (and
+   with 1 thread), and vLLM CPU from the venv .ci/run makes. Aggregate tokens/s and p95 TTFT.
+2. Embedded model, one client: decode tokens/s and time to first token, streamed through the
+   gateway over HTTP, against llama_cpp called directly in this process, in alternating rounds.
+3. Gateway overhead: latency of client -> gateway -> upstream minus client -> upstream, p50 and
    p95, at 1 and 16 concurrent clients. The upstream is a stub that answers at once, so the
    difference is the gateway's own cost.
 
-    python benchmarks/inference.py [--rounds 5] [--max-tokens 128] [--requests 2000]
+    python benchmarks/inference.py [--rounds 5] [--max-tokens 128] [--requests 2000] [--no-engines]
 """
 
 from __future__ import annotations
@@ -30,14 +34,11 @@ from support.servers import ServerProcess, free_port, start_gateway  # noqa: E40
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import append_report, machine  # noqa: E402
+from streaming import cell, completion_body, percentile  # noqa: E402
 
 PROMPT = "1, 2, 3, 4, 5,"  # greedy SmolLM2 keeps counting: every run reaches max_tokens
 MODEL = "smollm2-135m-instruct"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+QUEUE = {"AISTACK_LLM__LLAMACPP__MODELS__SMOLLM2-135M-INSTRUCT__MAX_QUEUE": "64"}
 
 
 def direct_run(llama, max_tokens: int) -> tuple[float, float, int]:
@@ -120,6 +121,86 @@ def embedded(rounds: int, max_tokens: int, threads: int) -> list[str]:
     ]
 
 
+def engines(per_client: int, max_tokens: int) -> list[str]:
+    """Issue 21's table: the embedded engine under 1, 4 and 16 clients beside its peers."""
+    from support.vllm_server import SERVED, start_vllm
+
+    from aistack.llm.llama_server import server_command
+    from aistack.packaged import bundled_llm_gguf, llama_server_binary
+    from aistack.settings.model import LlamaCppModel
+    from aistack.training.base import convert_gguf
+
+    tmp = Path(tempfile.mkdtemp(prefix="aistack-bench-engines-"))
+    gguf = bundled_llm_gguf()
+    config = LlamaCppModel(n_ctx=2048)  # the bundled model's settings: parallel and threads from this host
+    binary = llama_server_binary()
+    assert binary is not None, "no llama-server: make setup builds it"
+    servers: list[ServerProcess] = []
+    arms: dict[str, tuple[ServerProcess, str, dict]] = {}
+
+    def direct(name: str, threads: int) -> None:
+        port = free_port()
+        command = server_command(binary, gguf, config.model_copy(update={"n_threads": threads}))
+        server = ServerProcess([*command, "--port", str(port)], port, "/health", log=tmp / f"{name}.log")
+        servers.append(server)
+        arms[f"llama-server direct, {threads} thread(s)"] = (server, MODEL, {"ignore_eos": True})
+
+    try:
+        env = {**QUEUE, "AISTACK_PROFILES": "", "AISTACK_SERVER__LOG_LEVEL": "warning"}
+        for name, extra in (("new", {}), ("old", {"AISTACK_LLM__LLAMACPP__ENGINE": "in_process",
+                                                   "AISTACK_LLM_THREADS": "1"})):
+            (tmp / name).mkdir()
+            servers.append(start_gateway({**env, **extra}, tmp / name, f"bench-{name}"))
+        arms["aistack embedded via gateway"] = (servers[0], MODEL, {})
+        arms["aistack before (in process, 1 thread)"] = (servers[1], MODEL, {})
+        direct("direct-2", config.threads())
+        direct("direct-1", 1)
+        convert_gguf(gguf, tmp / "hf")
+        servers.append(start_vllm(tmp / "hf", tmp, one_process=False))
+        arms["vLLM CPU direct"] = (servers[-1], SERVED, {"ignore_eos": True})
+        order = list(arms)
+        for name in order:  # warm-up: load models, fill caches
+            server, model, extra = arms[name]
+            asyncio.run(cell(server.url, [completion_body(model, PROMPT, 8, **extra)], 1, 2))
+        results: dict[tuple[str, int], tuple[float, float]] = {}
+        for clients in (1, 4, 16):
+            runs: dict[str, list] = {name: [] for name in order}
+            for name in order + order[::-1]:  # A B ... B A: drift on this shared machine hits all alike
+                server, model, extra = arms[name]
+                body = completion_body(model, PROMPT, max_tokens, **extra)
+                runs[name].append(asyncio.run(cell(server.url, [body], clients, max(1, per_client // 2))))
+            for name in order:
+                tokens, seconds = sum(r[0] for r in runs[name]), sum(r[1] for r in runs[name])
+                results[name, clients] = (tokens / seconds, percentile([t for r in runs[name] for t in r[2]], 95))
+                print(f"{clients:>2} clients  {name:<40} {results[name, clients][0]:7.1f} tok/s  "
+                      f"p95 TTFT {results[name, clients][1]:.2f} s", flush=True)
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    new, old, peer = "aistack embedded via gateway", "aistack before (in process, 1 thread)", "llama-server direct, "
+    two, one_thread, vllm = f"{peer}{config.threads()} thread(s)", f"{peer}1 thread(s)", "vLLM CPU direct"
+    rows = [f"| {clients} | {name} | {results[name, clients][0]:.1f} | {results[name, clients][1]:.2f} s |"
+            for clients in (1, 4, 16) for name in order]
+    ratio = {c: results[new, c][0] / results[two, c][0] for c in (1, 4, 16)}
+    return [
+        f"Engines under concurrency: SmolLM2-135M (Q4_1 GGUF; bf16 for vLLM), completions of `{PROMPT}`, "
+        f"{max_tokens} tokens greedy, {per_client} requests per client back to back, arms in A B ... B A order. "
+        f"The gateway's engine: llama-server with `parallel` {config.sequences()}, {config.threads()} threads, "
+        "n_ctx 2048 a sequence (the defaults on this host); llama-server direct runs the same command line.", "",
+        "| clients | engine | generated tokens/s | p95 TTFT |", "|---|---|---|---|", *rows, "",
+        "Against issue 21's targets:", "",
+        f"- 16 clients: {results[new, 16][0] / results[old, 16][0]:.2f}x the engine before (target 2.5x), "
+        f"{results[new, 16][0] / results[vllm, 16][0]:.2f}x vLLM CPU (target 0.75x);",
+        f"- p95 TTFT {results[new, 4][1]:.2f} s at 4 clients (target 0.5 s), {results[new, 16][1]:.2f} s at 16 "
+        "(target 2 s);",
+        f"- one client {results[new, 1][0]:.1f} tokens/s (target 100);",
+        "- through the gateway / llama-server direct: " + ", ".join(f"{ratio[c]:.2f}x at {c}" for c in (1, 4, 16))
+        + " (target 0.95x);",
+        f"- threads: llama-server direct with {config.threads()} threads / 1 thread: " + ", ".join(
+            f"{results[two, c][0] / results[one_thread, c][0]:.2f}x at {c}" for c in (1, 4, 16)) + ".",
+    ]
+
+
 async def load(url: str, concurrency: int, total: int, headers: dict[str, str] | None = None) -> list[float]:
     """`concurrency` clients, each sending requests back to back. aiohttp, because httpx's own
     connection pool costs about 1 ms of CPU per request at 16 clients and would swamp both arms."""
@@ -179,9 +260,13 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--per-client", type=int, default=4, help="Requests per client in the engines table.")
+    parser.add_argument("--no-engines", action="store_true", help="Skip the engines table (it needs the vLLM venv).")
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     lines = [f"## inference.py, {datetime.date.today()}", "", f"Machine: {machine()}.", ""]
+    if not args.no_engines:
+        lines += engines(args.per_client, args.max_tokens) + [""]
     lines += embedded(args.rounds, args.max_tokens, args.threads) + [""]
     lines += overhead(args.requests) + [""]
     report = "\n".join(lines)
