@@ -88,12 +88,16 @@ RAMBLE = ["Fetch the documentation page about Proxmox GPU passthrough and summar
 
 
 def test_required_calls_always_complete_inside_a_small_budget(sdk: openai.OpenAI) -> None:
-    """50 calls at max_tokens 32 to 64, sampled at temperature 1 to make the model ramble: before
-    the bounds, 11 of 20 ran out inside a string and came back as text with no call."""
+    """50 calls at max_tokens 32 to 64, sampled at temperature 1 to make the model ramble, 4 at a
+    time (the engine batches them): before the bounds, 11 of 20 ran out inside a string and came
+    back as text with no call."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import jsonschema
 
     tools = [FETCH, NOTE, WEATHER]
-    for i in range(50):
+
+    def call(i: int) -> None:
         # one tool a request (a shorter prompt), each for a run of 16 or 17 requests as an agent's turns
         # would be: the prompt's tools stay in llama.cpp's prefix cache, and budgets span 32-64 in each run
         tool = tools[i * 3 // 50]
@@ -109,6 +113,9 @@ def test_required_calls_always_complete_inside_a_small_budget(sdk: openai.OpenAI
         assert finish == "tool_calls" and len(calls) == 1, (i, body["max_tokens"], finish)
         assert calls[0].function.name == tool["function"]["name"]
         jsonschema.validate(json.loads(calls[0].function.arguments), tool["function"]["parameters"])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(call, range(50)))  # re-raises the first failure
 
 
 @pytest.mark.parametrize(("extra", "message"), [
