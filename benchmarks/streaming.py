@@ -58,13 +58,14 @@ async def one(client, url: str, body: bytes) -> tuple[float, int]:
 
 async def cell(url: str, bodies: list[bytes], clients: int, per_client: int) -> tuple[int, float, list[float]]:
     """(generated tokens, seconds, TTFTs) for `clients` clients sending `per_client` requests back
-    to back, client n's i-th request being bodies[(n + i) % len(bodies)]."""
+    to back, client n's i-th request being bodies[(n + i) % len(bodies)].
+    A connection per request, for every server alike (reusing one that a server had closed failed)."""
     import aiohttp
 
     ttfts: list[float] = []
     total = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1800),
-                                     connector=aiohttp.TCPConnector(limit=clients)) as client:
+                                     connector=aiohttp.TCPConnector(limit=clients, force_close=True)) as client:
         async def worker(n: int) -> None:
             nonlocal total
             for i in range(per_client):
