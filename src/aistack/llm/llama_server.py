@@ -69,15 +69,10 @@ class LlamaServer:
         self.start_timeout = start_timeout
         self.url = ""
         self.key = ""
-        self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._ready = asyncio.Event()
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
 
     async def start(self) -> None:
         await self._launch()
@@ -158,7 +153,6 @@ class LlamaServer:
                     await self._launch()
                 except BackendUnavailable:
                     continue
-                self.restarts += 1
                 break
 
     @staticmethod

@@ -80,10 +80,10 @@ async def generate_on_server(
             "model": server.name, "completion_tokens": stats.completion_tokens}})
         raise
 
+
 def _refused(model: str, status: int, detail: bytes) -> Exception:
     log.warning("llama-server refused a request", extra={"fields": {
         "model": model, "status": status, "detail": detail[:500].decode("utf-8", "replace")}})
     if 400 <= status < 500:
         return InvalidRequest(f"the engine of model '{model}' refused the request (HTTP {status})")
     return BackendUnavailable(f"the engine of model '{model}' failed (HTTP {status}); retry shortly")
-
