@@ -5,7 +5,8 @@
 # bindings load llama_cpp/lib by default; the embedded engine runs the llama-server beside them.
 #   bash scripts/build-llama-cpp.sh SDIST CMAKE_ARGS PYTHON WHEELHOUSE   (PYTHON: a venv's, with pip)
 set -euo pipefail
-sdist="$1"; cmake_args="$2"; python="$3"; wheelhouse="$4"
+sdist="$1"; cmake_args="$2"; wheelhouse="$4"
+python="$(cd "$(dirname "$3")" && pwd)/$(basename "$3")"  # absolute: CMake runs ninja from its build folder
 name="$(basename "$sdist" .tar.gz)"  # llama_cpp_python-X.Y.Z
 work="$(mktemp -d "$wheelhouse/.build-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
