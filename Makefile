@@ -38,7 +38,7 @@ $(BIN)/.setup-done: pyproject.toml constraints.txt scripts/build-llama-cpp.sh
 	@test -f $(LLAMA_SDIST) || $(BIN)/pip download -q --no-deps --no-binary :all: -d $(WHEELHOUSE) \
 	  llama-cpp-python==$(LLAMA_VERSION)
 	@ls $(LLAMA_WHEEL) >/dev/null 2>&1 || { \
-	  echo "Building llama.cpp $(LLAMA_VERSION) with llama-server, and its Python bindings (about 6 minutes, once)..."; \
+	  echo "Building llama.cpp $(LLAMA_VERSION) with llama-server, and its Python bindings (about 10 minutes on 2 cores, once)..."; \
 	  bash scripts/build-llama-cpp.sh $(LLAMA_SDIST) '$(LLAMA_CMAKE_ARGS)' $(BIN)/python $(WHEELHOUSE); }
 	$(BIN)/uv pip install --python $(BIN)/python -q $(addprefix --find-links ,$(FIND_LINKS)) -c constraints.txt \
 	  -e '.[embedded,dev]'

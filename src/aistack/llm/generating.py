@@ -2,6 +2,12 @@
 
 A subclass provides `_session(request, chat)`: admission, prompt checks, then the text pieces.
 This class turns those pieces into OpenAI completions and stream chunks with exact usage.
+
+A tool call that sampling (temperature above 0) ran past max_tokens, and that closing cannot
+mend, is generated once more greedily, with the same bounds (aistack.llm.call_budget): sampling
+can ramble in escapes or write the call's fixed keys in more tokens than counted, greedy decoding
+hardly ever does. The answer's usage is the second generation's; a greedy call that still runs
+out is the 400 naming max_tokens.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from aistack.errors import InvalidRequest
 from aistack.llm.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -57,11 +64,11 @@ class GeneratingBackend(ABC):
 
     async def _complete(self, request: SamplingParams, chat: bool) -> dict[str, Any]:
         ids = ResponseIds(request.model, chat)
-        async with self._session(request, chat) as run:
-            text = "".join([piece async for piece in run.pieces])
-        stats = run.stats
-        if isinstance(request, ChatCompletionRequest) and (call := finished_call(text, request, stats.finish_reason)):
-            return ids.tool_call_completion(call, stats.prompt_tokens, stats.completion_tokens)
+        text, stats = await self._generated(request, chat)
+        if isinstance(request, ChatCompletionRequest):
+            call, text, stats = await self._finished_call(request, text, stats)
+            if call:
+                return ids.tool_call_completion(call, stats.prompt_tokens, stats.completion_tokens)
         if isinstance(request, CompletionRequest) and request.echo:
             text = request.prompt_text() + text
         return ids.completion(text, stats.finish_reason, stats.prompt_tokens, stats.completion_tokens)
@@ -83,13 +90,31 @@ class GeneratingBackend(ABC):
                 if held:
                     piece, held = held + piece, ""
                 yield ids.chunk(piece)
+        stats = run.stats
         if held:
-            call = finished_call(held, request, run.stats.finish_reason)  # type: ignore[arg-type]
+            call, held, stats = await self._finished_call(request, held, stats)  # type: ignore[arg-type]
             if call:
                 yield ids.tool_call_chunk(call)
                 finish = "tool_calls"
             else:
                 yield ids.chunk(held)
-        yield ids.chunk(None, finish or run.stats.finish_reason)
+        yield ids.chunk(None, finish or stats.finish_reason)
         if request.include_usage:
-            yield ids.usage_chunk(run.stats.prompt_tokens, run.stats.completion_tokens)
+            yield ids.usage_chunk(stats.prompt_tokens, stats.completion_tokens)
+
+    async def _generated(self, request: SamplingParams, chat: bool) -> tuple[str, Generation]:
+        async with self._session(request, chat) as run:
+            return "".join([piece async for piece in run.pieces]), run.stats
+
+    async def _finished_call(self, request: ChatCompletionRequest, text: str,
+                             stats: Generation) -> tuple[dict[str, Any] | None, str, Generation]:
+        """`finished_call`, and the text and counts it came from, with one greedy try more for a
+        sampled call cut off (see above)."""
+        try:
+            return finished_call(text, request, stats.finish_reason), text, stats
+        except InvalidRequest:
+            if request.temperature == 0:
+                raise
+        greedy = request.model_copy(update={"temperature": 0.0})
+        text, stats = await self._generated(greedy, chat=True)
+        return finished_call(text, greedy, stats.finish_reason), text, stats

@@ -5,11 +5,13 @@ tests/integration/test_tool_calls.py."""
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 
 import pytest
 
 from aistack.errors import InvalidRequest
 from aistack.llm.call_budget import bounded, close_json, skeleton
+from aistack.llm.generating import Generation, GeneratingBackend, Run
 from aistack.llm.protocol import ChatCompletionRequest
 from aistack.llm.tools import call_schema, finished_call
 
@@ -81,3 +83,48 @@ def test_a_cut_off_call_missing_a_required_argument_is_a_400_not_text() -> None:
         finished_call(text, request(), "length")
     assert raised.value.param == "max_tokens"
     assert finished_call(text, request(), "stop") is None  # not cut off: text, as before
+
+
+class CutThenGreedy(GeneratingBackend):
+    """Sampling runs out inside the call's title; greedy decoding completes it."""
+
+    name = "cut-then-greedy"
+
+    def __init__(self) -> None:
+        self.temperatures: list[float | None] = []
+
+    @asynccontextmanager
+    async def _session(self, request, chat):
+        self.temperatures.append(request.temperature)
+        greedy = request.temperature == 0
+        text = '{"name": "note", "arguments": {"title": "ok", "tags": []}}' if greedy else '{"name": "no'
+        stats = Generation(prompt_tokens=7, completion_tokens=11 if greedy else 40,
+                           finish_reason="stop" if greedy else "length")
+
+        async def pieces():
+            yield text
+
+        yield Run(pieces(), stats)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_sampled_call_cut_off_is_generated_once_more_greedily(stream: bool) -> None:
+    backend = CutThenGreedy()
+    sampled = ChatCompletionRequest.model_validate({**request().model_dump(exclude_none=True), "temperature": 1.0,
+                                                    "stream": stream, "stream_options": {"include_usage": True}})
+    if stream:
+        chunks = [chunk async for chunk in backend.chat_stream(sampled)]
+        [call] = [c for chunk in chunks if chunk["choices"] for c in chunk["choices"][0]["delta"].get("tool_calls", [])]
+        usage = chunks[-1]["usage"]
+    else:
+        answer = await backend.chat(sampled)
+        [call], usage = answer["choices"][0]["message"]["tool_calls"], answer["usage"]
+    assert json.loads(call["function"]["arguments"]) == {"title": "ok", "tags": []}
+    assert backend.temperatures == [1.0, 0.0] and usage["completion_tokens"] == 11  # the answer's own count
+    greedy = CutThenGreedy()
+    greedy._session = lambda request, chat: CutThenGreedy._session(greedy, request.model_copy(  # always cut off
+        update={"temperature": 0.5}), chat)
+    with pytest.raises(InvalidRequest, match="max_tokens"):
+        await greedy.chat(sampled)  # greedy ran out too: the 400, after two tries
+    assert greedy.temperatures == [0.5, 0.5]
