@@ -86,17 +86,19 @@ def test_a_cut_off_call_missing_a_required_argument_is_a_400_not_text() -> None:
 
 
 class CutThenGreedy(GeneratingBackend):
-    """Sampling runs out inside the call's title; greedy decoding completes it."""
+    """Sampling runs out inside the call's title; greedy decoding completes it, unless
+    `greedy_completes` is False."""
 
     name = "cut-then-greedy"
 
-    def __init__(self) -> None:
+    def __init__(self, greedy_completes: bool = True) -> None:
+        self.greedy_completes = greedy_completes
         self.temperatures: list[float | None] = []
 
     @asynccontextmanager
     async def _session(self, request, chat):
         self.temperatures.append(request.temperature)
-        greedy = request.temperature == 0
+        greedy = request.temperature == 0 and self.greedy_completes
         text = '{"name": "note", "arguments": {"title": "ok", "tags": []}}' if greedy else '{"name": "no'
         stats = Generation(prompt_tokens=7, completion_tokens=11 if greedy else 40,
                            finish_reason="stop" if greedy else "length")
@@ -122,9 +124,7 @@ async def test_a_sampled_call_cut_off_is_generated_once_more_greedily(stream: bo
         [call], usage = answer["choices"][0]["message"]["tool_calls"], answer["usage"]
     assert json.loads(call["function"]["arguments"]) == {"title": "ok", "tags": []}
     assert backend.temperatures == [1.0, 0.0] and usage["completion_tokens"] == 11  # the answer's own count
-    greedy = CutThenGreedy()
-    greedy._session = lambda request, chat: CutThenGreedy._session(greedy, request.model_copy(  # always cut off
-        update={"temperature": 0.5}), chat)
+    always_cut = CutThenGreedy(greedy_completes=False)
     with pytest.raises(InvalidRequest, match="max_tokens"):
-        await greedy.chat(sampled)  # greedy ran out too: the 400, after two tries
-    assert greedy.temperatures == [0.5, 0.5]
+        await always_cut.chat(sampled)  # greedy ran out too: the 400, after two tries
+    assert always_cut.temperatures == [1.0, 0.0]
