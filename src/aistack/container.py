@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from aistack.llm import LLMBackend
     from aistack.llm.routing import SlotRouter
     from aistack.metrics import Metrics
+    from aistack.responses.service import ResponsesService
     from aistack.snapshots.service import SnapshotService
     from aistack.tracking.pipelines import PipelineResolver
     from aistack.vectorstore import VectorStore
@@ -162,6 +163,17 @@ class Container:
         from aistack.chat.service import ChatService
 
         return self._get("chat", lambda: ChatService(self.llm, lambda: self.knowledge, self.pipelines))
+
+    @property
+    def responses(self) -> ResponsesService:
+        """The Responses API over chat; its store (responses.store_url) is opened on first need."""
+        from aistack.responses.service import ResponsesService
+        from aistack.responses.store import ResponseStore
+
+        config = self.settings.responses
+        location = config.store_url or str(self.settings.home / "responses" / "responses.db")
+        return self._get("responses", lambda: ResponsesService(self.chat, lambda: self._get(
+            "response_store", lambda: ResponseStore(location, config.store_timeout, config.retention_days))))
 
     @property
     def knowledge(self) -> KnowledgeService:

@@ -210,6 +210,13 @@ def _union_tag(part: Any) -> bool:
     return isinstance(part, str) and (part in ("str", "int", "float", "bool", "dict", "list") or "[" in part)
 
 
+def _wrong_branch(error: Any, loc: list[str], locs: list[list[str]]) -> bool:
+    """A union branch whose type did not match (`input` is not a string) while another branch went
+    deeper (`input.0.call_id` is missing): the deeper one says what is wrong."""
+    return str(error.get("type", "")).endswith("_type") and any(
+        len(other) > len(loc) and other[:len(loc)] == loc for other in locs)
+
+
 def validation_error(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> InvalidRequest:
     """Malformed JSON and invalid parameters (pydantic's errors), as one 400 naming the first bad
     field; `prefix` is where the validated part sits in the request."""
@@ -219,8 +226,11 @@ def validation_error(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> Inv
         return InvalidRequest(f"We could not parse the JSON body of your request: {where}".rstrip(": "))
     parts, first_param = [], None
     own = [e for e in errors if e.get("type") == "value_error"]  # our validators' words beat a union's noise
-    for e in own or errors:
-        loc = [str(p) for p in (*prefix, *e.get("loc", ())) if p != "body" and not _union_tag(p)]
+    located = [(e, [str(p) for p in (*prefix, *e.get("loc", ())) if p != "body" and not _union_tag(p)])
+               for e in own or errors]
+    for e, loc in located:
+        if _wrong_branch(e, loc, [other for _, other in located]):
+            continue
         param = ".".join(loc) or None
         first_param = first_param or param
         parts.append(f"{param or 'body'}: {e.get('msg')}")

@@ -26,6 +26,7 @@ from aistack.gateway.routers import (
     metrics,
     openai,
     rag,
+    responses,
     snapshots,
 )
 from aistack.gateway.slowloop import StallWatch
@@ -85,7 +86,7 @@ def create_app(container: Container) -> FastAPI:
     if settings.llm.backend == "slots":
         guards.append(Depends(StickyKey(settings.deploy.sticky_header)))
     app.include_router(admin.router, responses=ERROR_RESPONSES)
-    for router in (openai.router, embeddings.router, rag.router, snapshots.router, agents.router, access.router):
+    for router in (openai.router, responses.router, embeddings.router, rag.router, snapshots.router, agents.router, access.router):
         app.include_router(router, dependencies=guards, responses=ERROR_RESPONSES)
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.server.max_body_bytes,

@@ -12,6 +12,7 @@ import orjson
 from fastapi.responses import StreamingResponse
 
 from aistack.gateway.errors import stream_error_event
+from aistack.streams import chained, pull_first
 
 log = logging.getLogger("aistack.gateway")
 DONE = b"data: [DONE]\n\n"
@@ -32,21 +33,14 @@ async def sse_response(
 
     The backend is always asked for usage so the access log has exact tokens; the usage chunk
     reaches the client only when it asked for it."""
-    try:
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        first = None
-    except BaseException:
-        await chunks.aclose()
-        raise
+    first = await pull_first(chunks)
     if first is not None and first.get("model"):
         access.setdefault("model", first["model"])  # the model that answers, when the route chose it
 
     async def body() -> AsyncIterator[bytes]:
         finished = False
         try:
-            pending = [first] if first is not None else []
-            async for chunk in _chain(pending, chunks):
+            async for chunk in chained(first, chunks):
                 if chunk.get("usage"):
                     access.update(chunk["usage"])
                     if not include_usage and not chunk.get("choices"):
@@ -71,12 +65,37 @@ async def sse_response(
             with anyio.CancelScope(shield=True):
                 await chunks.aclose()
 
-    return StreamingResponse(body(), media_type="text/event-stream",
+    return _event_stream(body())
+
+
+def _event_stream(body: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _chain(first: list[dict[str, Any]], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    for chunk in first:
-        yield chunk
-    async for chunk in rest:
-        yield chunk
+async def typed_event_response(events: AsyncIterator[dict[str, Any]], access: dict[str, Any]) -> StreamingResponse:
+    """The Responses API's stream: `event: <type>` over each `data:` line, no `[DONE]`. The last
+    response object's usage goes to the access log. Generation has begun before the first event
+    is pulled, so errors before it were raised already; a failure after it is a `response.failed`
+    event from the stream itself."""
+    first = await pull_first(events)
+
+    async def body() -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            async for event in chained(first, events):
+                kind = event["type"]
+                if kind in ("response.completed", "response.incomplete", "response.failed"):
+                    usage = event["response"].get("usage") or {}
+                    access.update(prompt_tokens=usage.get("input_tokens", 0),
+                                  completion_tokens=usage.get("output_tokens", 0),
+                                  finish_reason=kind.removeprefix("response."))
+                    finished = True
+                yield b"event: " + kind.encode() + b"\n" + sse(event)
+        finally:
+            if not finished:
+                access.setdefault("finish_reason", "cancelled")
+            with anyio.CancelScope(shield=True):  # as in sse_response: let generation be told to stop
+                await events.aclose()
+
+    return _event_stream(body())

@@ -42,3 +42,14 @@ class AccessSettings(Section):
     rollup_retention_days: int = Field(400, ge=1, description="Days the ledger keeps hourly rollups (reports read these).")
     usage_flush_seconds: float = Field(1.0, gt=0, description="Seconds between the ledger's batched writes.")
     oidc: OidcSettings = Field(default_factory=OidcSettings)
+
+
+class ResponsesSettings(Section):
+    """Stored responses of the Responses API (`store: true`, OpenAI's default)."""
+
+    store_url: str | None = Field(
+        None, description="Stored responses: a postgresql:// URL shared by gateway instances. Empty: SQLite in "
+        "<home>/responses.")
+    store_timeout: float = Field(5.0, gt=0, description="Seconds one connection to the response store may take.")
+    retention_days: float = Field(30, gt=0, description="Days a stored response can be read or continued (OpenAI "
+                                  "keeps 30).")

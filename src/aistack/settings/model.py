@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from aistack.settings.access import AccessSettings
+from aistack.settings.access import AccessSettings, ResponsesSettings
 from aistack.settings.agents import AgentsSettings
 from aistack.settings.data import (
     EmbeddingsSettings,
@@ -204,6 +204,7 @@ class Settings(Section):
     vectorstore: VectorStoreSettings = Field(default_factory=VectorStoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)

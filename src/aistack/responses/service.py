@@ -1,0 +1,118 @@
+"""The Responses API service: a response is a chat completion (chat/service.py does the model, the
+`rag` extension and the caller's checks), its conversation items and output kept when `store` is
+true.
+
+Ownership: a stored response belongs to its caller's identity within its team (as an agent run
+does); anyone else, another team above all, gets a 404. An admin sees every response. Creating
+takes the `chat` scope, `file_search` also `rag:read` on the collection (the knowledge service)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+
+from aistack.chat.service import ChatService, Notes
+from aistack.errors import AistackError, BackendUnavailable, InvalidRequest, NotFound
+from aistack.knowledge.pipeline import question_of
+from aistack.llm.protocol import ChatCompletionRequest
+from aistack.principals import Principal
+from aistack.responses.events import response_events
+from aistack.responses.store import ResponseStore, Stored
+from aistack.streams import pull_first
+from aistack.responses.translate import chat_request, input_items, new_id, output_of, response_object, usage_of
+from aistack.wire.responses import ResponsesRequest
+
+log = logging.getLogger("aistack.responses")
+Item = dict[str, Any]
+
+
+class ResponsesService:
+    def __init__(self, chat: ChatService, store: Callable[[], ResponseStore]):
+        self.chat, self._store = chat, store
+
+    async def _stored(self, caller: Principal, response_id: str, param: str | None = None) -> Stored:
+        try:
+            stored = await anyio.to_thread.run_sync(lambda: self._store().get(response_id))
+        except AistackError:
+            raise
+        except Exception as exc:
+            raise BackendUnavailable("the response store is unavailable", detail=str(exc)) from None
+        if stored is None or not (caller.admin or (stored.team == caller.team and stored.owner == caller.identity)):
+            raise NotFound(f"no response with id '{response_id[:128]}'", param=param)
+        return stored
+
+    async def _put(self, caller: Principal, response: Item, conversation: list[Item]) -> None:
+        stored = Stored(response["id"], caller.team, caller.identity, response, conversation)
+        try:
+            await anyio.to_thread.run_sync(lambda: self._store().put(stored))
+        except Exception as exc:
+            raise BackendUnavailable("the response store is unavailable: send store: false to answer without "
+                                     "keeping it", detail=str(exc)) from None
+
+    async def _prepare(self, caller: Principal, body: ResponsesRequest
+                       ) -> tuple[ChatCompletionRequest, list[Item], str | None]:
+        """The chat request, the conversation it answers, and the file_search query (if any)."""
+        caller.require("chat")
+        conversation = input_items(body)
+        if body.previous_response_id:
+            previous = await self._stored(caller, body.previous_response_id, "previous_response_id")
+            conversation = previous.history() + conversation
+        request = chat_request(body, conversation)
+        query = None
+        if body.file_search():
+            try:
+                query = question_of(request)
+            except InvalidRequest:
+                raise InvalidRequest("file_search needs a user message to search for", param="input") from None
+        return request, conversation, query
+
+    def _envelope(self, body: ResponsesRequest) -> Callable[..., Item]:
+        response_id, created_at = new_id("resp"), int(time.time())
+
+        def envelope(status: str, output: list[Item], usage: Item | None, cut: bool, model: str | None = None
+                     ) -> Item:
+            return response_object(response_id, body, created_at, status, output, usage, cut, model)
+
+        return envelope
+
+    async def create(self, caller: Principal, body: ResponsesRequest, notes: Notes | None = None) -> Item:
+        request, conversation, query = await self._prepare(caller, body)
+        completion = await self.chat.chat(caller, request, notes)
+        output, cut = output_of(completion, query, self._with_results(body))
+        response = self._envelope(body)("incomplete" if cut else "completed", output, usage_of(completion.get("usage")),
+                                        cut, completion.get("model"))
+        if body.store:
+            await self._put(caller, response, conversation)
+        return response
+
+    async def create_stream(self, caller: Principal, body: ResponsesRequest, notes: Notes | None = None
+                            ) -> AsyncIterator[Item]:
+        """Errors before generation starts (unknown model, bad previous_response_id) are raised here."""
+        request, conversation, query = await self._prepare(caller, body)
+        chunks = await self.chat.chat_stream(caller, request, notes)
+        first = await pull_first(chunks)  # queue full, context too long: an HTTP error, not a stream
+
+        async def finish(response: Item) -> None:
+            if body.store:
+                await self._put(caller, response, conversation)
+
+        return response_events(first, chunks, self._envelope(body), query, self._with_results(body), finish)
+
+    @staticmethod
+    def _with_results(body: ResponsesRequest) -> bool:
+        return "file_search_call.results" in (body.include or ())
+
+    async def get(self, caller: Principal, response_id: str) -> Item:
+        return (await self._stored(caller, response_id)).response
+
+    async def input_items(self, caller: Principal, response_id: str) -> list[Item]:
+        """The items the response answered, newest first (OpenAI's default order)."""
+        return list(reversed((await self._stored(caller, response_id)).conversation))
+
+    async def delete(self, caller: Principal, response_id: str) -> None:
+        await self._stored(caller, response_id)
+        await anyio.to_thread.run_sync(lambda: self._store().delete(response_id))
