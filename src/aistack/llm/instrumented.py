@@ -24,7 +24,16 @@ from aistack.metrics import Metrics
 log = logging.getLogger("aistack")
 CHAT = ("chat", "/v1/chat/completions")
 COMPLETION = ("completion", "/v1/completions")
+RESPONSES = ("responses", "/v1/responses")
 RELIST_SECONDS = 10.0
+
+
+def chat_usage(usage: dict[str, Any] | None) -> dict[str, int] | None:
+    """A Responses usage object in chat's terms (what the token counters read)."""
+    if not usage:
+        return None
+    prompt, completion = usage.get("input_tokens") or 0, usage.get("output_tokens") or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def carries_text(chunk: Chunk) -> bool:
@@ -96,6 +105,29 @@ class InstrumentedLLM:
 
     def complete_stream(self, request: CompletionRequest) -> AsyncIterator[Chunk]:
         return self._stream(request, COMPLETION, self.backend.complete_stream)
+
+    @property
+    def serves_responses(self) -> bool:
+        return bool(getattr(self.backend, "serves_responses", False))
+
+    async def responses(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The upstream's own Responses API (serves_responses), counted as chat is."""
+        await self._label_ready(body["model"])
+        with self.metrics.track_inference(body["model"], *RESPONSES) as inference:
+            result = await self.backend.responses(body)  # type: ignore[attr-defined]
+            inference.usage(chat_usage(result.get("usage")))
+        return result
+
+    async def responses_stream(self, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+        await self._label_ready(body["model"])
+        with self.metrics.track_inference(body["model"], *RESPONSES) as inference:
+            async with aclosing(self.backend.responses_stream(body)) as events:  # type: ignore[attr-defined]
+                async for event in events:
+                    if event.get("type") == "response.output_text.delta" and event.get("delta"):
+                        inference.token()
+                    if event.get("type") in ("response.completed", "response.incomplete"):
+                        inference.usage(chat_usage((event.get("response") or {}).get("usage")))
+                    yield event
 
     async def _call(self, request: Any, kind: tuple[str, str],
                     call: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:

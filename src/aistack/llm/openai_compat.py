@@ -18,11 +18,7 @@ import orjson
 
 from aistack.errors import AistackError, UpstreamError, upstream_failure, upstream_rejection
 from aistack.llm.ollama import ollama_host
-from aistack.llm.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    SamplingParams,
-)
+from aistack.llm.protocol import ChatCompletionRequest, CompletionRequest
 from aistack.registry import MissingDependency
 from aistack.settings import Settings
 from aistack.settings.model import OpenAIUpstreamSettings
@@ -104,12 +100,14 @@ class OpenAICompatBackend:
         async with self._request("GET", path) as response:
             return orjson.loads(await response.read())
 
-    async def _post(self, path: str, request: SamplingParams) -> dict[str, Any]:
-        async with self._request("POST", path, orjson.dumps(request.wire())) as response:
+    async def _post(self, path: str, body: bytes) -> dict[str, Any]:
+        async with self._request("POST", path, body) as response:
             return orjson.loads(await response.read())
 
-    async def _stream(self, path: str, request: SamplingParams) -> AsyncIterator[dict[str, Any]]:
-        async with self._request("POST", path, orjson.dumps(request.wire())) as response:
+    async def _stream(self, path: str, body: bytes) -> AsyncIterator[dict[str, Any]]:
+        """The `data:` objects of an SSE answer (`event:` lines are dropped: each data object
+        names its own type), up to `[DONE]` or the end."""
+        async with self._request("POST", path, body) as response:
             async for line in response.content:
                 if not line.startswith(b"data:"):
                     continue
@@ -142,13 +140,26 @@ class OpenAICompatBackend:
         return {"backend": self.name, "flavour": self.flavour, "models": len(models)}
 
     async def chat(self, request: ChatCompletionRequest) -> dict[str, Any]:
-        return await self._post("/chat/completions", request)
+        return await self._post("/chat/completions", orjson.dumps(request.wire()))
 
     def chat_stream(self, request: ChatCompletionRequest) -> AsyncIterator[dict[str, Any]]:
-        return self._stream("/chat/completions", request)
+        return self._stream("/chat/completions", orjson.dumps(request.wire()))
 
     async def complete(self, request: CompletionRequest) -> dict[str, Any]:
-        return await self._post("/completions", request)
+        return await self._post("/completions", orjson.dumps(request.wire()))
 
     def complete_stream(self, request: CompletionRequest) -> AsyncIterator[dict[str, Any]]:
-        return self._stream("/completions", request)
+        return self._stream("/completions", orjson.dumps(request.wire()))
+
+    @property
+    def serves_responses(self) -> bool:
+        """Whether `/v1/responses` goes to the upstream's own (`responses: auto` is vLLM's)."""
+        mode = self.config.responses
+        return mode == "passthrough" or (mode == "auto" and self.flavour == "vllm")
+
+    async def responses(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A Responses API request the gateway has checked and resolved (no stored state upstream)."""
+        return await self._post("/responses", orjson.dumps(body))
+
+    def responses_stream(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        return self._stream("/responses", orjson.dumps(body))

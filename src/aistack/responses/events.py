@@ -171,3 +171,28 @@ def _failed(events: _Events, envelope: Envelope, exc: Exception, usage: Item | N
     failed = envelope("failed", events.output, usage_of(usage), False)
     failed["error"] = {"code": code, "message": detail["message"]}
     yield events.event("response.failed", response=failed)
+
+
+async def relayed_events(first: Item | None, events: AsyncIterator[Item], patch: Callable[[Item], None],
+                         finish: Callable[[Item], Awaitable[None]]) -> AsyncIterator[Item]:
+    """An upstream's own Responses stream, passed on: each response object it carries gets
+    `patch` (aistack's previous_response_id and store), and the final one goes to `finish`."""
+    latest: Item = {}
+    counter = _Events()
+    try:
+        async for event in chained(first, events):
+            counter.sequence = int(event.get("sequence_number") or 0) + 1
+            if isinstance(event.get("response"), dict):
+                patch(event["response"])
+                latest = event["response"]
+            if event.get("type") in ("response.completed", "response.incomplete"):
+                await finish(event["response"])
+            yield event
+    except Exception as exc:  # the upstream went away mid-stream, or the store did
+        def as_failed(*_: Any) -> Item:
+            return {**latest, "status": "failed"}
+
+        for failure in _failed(counter, as_failed, exc, None):
+            yield failure
+    finally:
+        await events.aclose()

@@ -20,10 +20,18 @@ from aistack.errors import AistackError, BackendUnavailable, InvalidRequest, Not
 from aistack.knowledge.pipeline import question_of
 from aistack.llm.protocol import ChatCompletionRequest
 from aistack.principals import Principal
-from aistack.responses.events import response_events
+from aistack.responses.events import relayed_events, response_events
 from aistack.responses.store import ResponseStore, Stored
 from aistack.streams import pull_first
-from aistack.responses.translate import chat_request, input_items, new_id, output_of, response_object, usage_of
+from aistack.responses.translate import (
+    chat_request,
+    input_items,
+    new_id,
+    output_of,
+    response_object,
+    upstream_body,
+    usage_of,
+)
 from aistack.wire.responses import ResponsesRequest
 
 log = logging.getLogger("aistack.responses")
@@ -53,14 +61,19 @@ class ResponsesService:
             raise BackendUnavailable("the response store is unavailable: send store: false to answer without "
                                      "keeping it", detail=str(exc)) from None
 
-    async def _prepare(self, caller: Principal, body: ResponsesRequest
-                       ) -> tuple[ChatCompletionRequest, list[Item], str | None]:
-        """The chat request, the conversation it answers, and the file_search query (if any)."""
+    async def _conversation(self, caller: Principal, body: ResponsesRequest) -> list[Item]:
+        """The stored chain `previous_response_id` names, then this input."""
         caller.require("chat")
         conversation = input_items(body)
         if body.previous_response_id:
             previous = await self._stored(caller, body.previous_response_id, "previous_response_id")
             conversation = previous.history() + conversation
+        return conversation
+
+    async def _prepare(self, caller: Principal, body: ResponsesRequest
+                       ) -> tuple[ChatCompletionRequest, list[Item], str | None]:
+        """The chat request, the conversation it answers, and the file_search query (if any)."""
+        conversation = await self._conversation(caller, body)
         request = chat_request(body, conversation)
         query = None
         if body.file_search():
@@ -79,7 +92,32 @@ class ResponsesService:
 
         return envelope
 
+    def _passes_through(self, body: ResponsesRequest) -> bool:
+        """The upstream answers /v1/responses itself (vLLM), for what it can do: not file_search
+        over aistack's collections, not a registered pipeline."""
+        return (bool(getattr(self.chat.llm, "serves_responses", False)) and body.file_search() is None
+                and not self.chat.pipelines.alias_in(body.model))
+
+    async def _relay(self, caller: Principal, body: ResponsesRequest) -> tuple[Item, list[Item]]:
+        """The upstream's request and the conversation it answers (the chat service checks the
+        model on the other path)."""
+        caller.require_model(body.model)
+        conversation = await self._conversation(caller, body)
+        return upstream_body(body, conversation), conversation
+
+    def _patch(self, body: ResponsesRequest) -> Callable[[Item], None]:
+        def patch(response: Item) -> None:
+            response.update(previous_response_id=body.previous_response_id, store=body.store)
+        return patch
+
     async def create(self, caller: Principal, body: ResponsesRequest, notes: Notes | None = None) -> Item:
+        if self._passes_through(body):
+            payload, conversation = await self._relay(caller, body)
+            response = await self.chat.llm.responses(payload)  # type: ignore[attr-defined]
+            self._patch(body)(response)
+            if body.store:
+                await self._put(caller, response, conversation)
+            return response
         request, conversation, query = await self._prepare(caller, body)
         completion = await self.chat.chat(caller, request, notes)
         output, cut = output_of(completion, query, self._with_results(body))
@@ -92,14 +130,17 @@ class ResponsesService:
     async def create_stream(self, caller: Principal, body: ResponsesRequest, notes: Notes | None = None
                             ) -> AsyncIterator[Item]:
         """Errors before generation starts (unknown model, bad previous_response_id) are raised here."""
-        request, conversation, query = await self._prepare(caller, body)
-        chunks = await self.chat.chat_stream(caller, request, notes)
-        first = await pull_first(chunks)  # queue full, context too long: an HTTP error, not a stream
-
         async def finish(response: Item) -> None:
             if body.store:
                 await self._put(caller, response, conversation)
 
+        if self._passes_through(body):
+            payload, conversation = await self._relay(caller, body)
+            events = self.chat.llm.responses_stream(payload)  # type: ignore[attr-defined]
+            return relayed_events(await pull_first(events), events, self._patch(body), finish)
+        request, conversation, query = await self._prepare(caller, body)
+        chunks = await self.chat.chat_stream(caller, request, notes)
+        first = await pull_first(chunks)  # queue full, context too long: an HTTP error, not a stream
         return response_events(first, chunks, self._envelope(body), query, self._with_results(body), finish)
 
     @staticmethod

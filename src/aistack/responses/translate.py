@@ -197,3 +197,26 @@ def response_object(response_id: str, body: ResponsesRequest, created_at: int, s
         "top_p": body.top_p, "truncation": "disabled", "usage": usage, "user": body.user,
         "metadata": body.metadata or {},
     }
+
+
+BARE = {"message": ("type", "role", "content"), "function_call": ("type", "call_id", "name", "arguments"),
+        "function_call_output": ("type", "call_id", "output")}
+
+
+def _bare(item: Item) -> Item:
+    """An item as input to another server: what it means, not aistack's ids and statuses."""
+    kept = {k: item[k] for k in BARE.get(item.get("type", "message"), ()) if k in item}
+    if kept.get("type") == "message" and isinstance(kept["content"], list):
+        kept["content"] = [{k: v for k, v in part.items() if k in ("type", "text", "image_url", "detail")}
+                           for part in kept["content"]]
+    return kept
+
+
+def upstream_body(body: ResponsesRequest, conversation: list[Item]) -> Item:
+    """The request for an upstream's own Responses API: the whole conversation as input, and no
+    state kept there (aistack stores it, under the caller's ownership)."""
+    data = body.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True,
+                           exclude={"previous_response_id", "store", "include", *(body.model_extra or {})})
+    data["input"] = [_bare(item) for item in conversation if item.get("type", "message") in BARE]
+    data["store"] = False
+    return data

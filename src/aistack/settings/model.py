@@ -56,6 +56,7 @@ class ServerSettings(Section):
     tls_cert: Path | None = Field(None, description="TLS certificate (PEM): the gateway serves HTTPS (or terminate at nginx).")
     tls_key: Path | None = Field(None, description="The certificate's private key (PEM).")
     console: bool = Field(True, description="Serve the web console at / (it calls the same API with the user's key).")
+    mcp: bool = Field(True, description="Serve aistack's MCP tools at /mcp (streamable HTTP, the gateway's keys).")
     gc_threshold: list[int] | None = Field(
         default_factory=lambda: [50_000, 20, 20],
         description="Python's collector thresholds once the gateway has started, after the start-up heap is frozen "
@@ -152,6 +153,9 @@ class OpenAIUpstreamSettings(Section):
     )
     retries: int = Field(2, ge=0, description="Retries on connection errors only.")
     max_connections: int = Field(100, ge=1, description="Pooled upstream connections.")
+    responses: Literal["auto", "passthrough", "translate"] = Field(
+        "auto", description="/v1/responses: passthrough sends it to the upstream's own Responses API (aistack "
+        "keeps the stored state); translate answers it with chat completions; auto passes through to vLLM only.")
 
 
 class FakeLLMSettings(Section):
