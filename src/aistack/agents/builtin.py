@@ -4,6 +4,7 @@ another host), Proxmox is read through its API with a token instead of by shelli
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from aistack.infra.proxmox import ProxmoxConfigError, proxmox_api
 NODE_NAME = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"
 SERVICE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 MAX_SERIES = 20
+log = logging.getLogger("aistack.agents")
 
 
 @tool(scope="deploy")
@@ -28,7 +30,8 @@ def query_prometheus(query: Annotated[str, Field(min_length=1, max_length=300,
     try:
         response = httpx.get(url, params={"query": query}, timeout=context.settings.agents.tool_timeout)
     except httpx.HTTPError as exc:
-        raise ToolError(f"Prometheus at {context.settings.agents.prometheus_url} is unreachable: {exc}") from None
+        log.warning("Prometheus at %s is unreachable: %s", context.settings.agents.prometheus_url, exc)
+        raise ToolError("Prometheus (agents.prometheus_url) is unreachable") from None  # its address stays here
     try:
         body = response.json()
     except ValueError:

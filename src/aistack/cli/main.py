@@ -14,6 +14,7 @@ from aistack.cli import (
     eval,
     finetune,
     infra,
+    mcp,
     models,
     observability,
     rag,
@@ -48,6 +49,7 @@ app.add_typer(agent.app, name="agent")
 app.command("cost")(cost.cost)
 app.add_typer(infra.app, name="infra")
 app.add_typer(stack.app, name="stack")
+app.add_typer(mcp.app, name="mcp")
 app.command()(finetune.finetune)
 app.command("plugins")(plugins_cli.list_plugins)
 for _name, _commands in plugins.commands().items():  # what installed plugins add (aistack/plugins.py)

@@ -15,6 +15,8 @@ from aistack.console import router as console_router
 from aistack.container import Container
 from aistack.gateway.auth import authenticate
 from aistack.gateway.errors import ERROR_RESPONSES, install_error_handlers
+from aistack.gateway.mcp import PATH as MCP_PATH
+from aistack.gateway.mcp import McpEndpoint
 from aistack.gateway.middleware import GatewayMiddleware
 from aistack.gateway.guards import Quota, StickyKey
 from aistack.gateway.routers import (
@@ -73,6 +75,7 @@ def create_app(container: Container) -> FastAPI:
             watcher.cancel()
             if stalls is not None:
                 stalls.stop()
+            await mcp.close()
             await container.close()
 
     app = FastAPI(title="aistack gateway", version=aistack.__version__, lifespan=lifespan)
@@ -86,6 +89,9 @@ def create_app(container: Container) -> FastAPI:
     if settings.llm.backend == "slots":
         guards.append(Depends(StickyKey(settings.deploy.sticky_header)))
     app.include_router(admin.router, responses=ERROR_RESPONSES)
+    mcp = McpEndpoint(container)
+    if settings.server.mcp:  # its key check is its own: MCP clients send the gateway's key
+        app.add_route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False)
     for router in (openai.router, responses.router, embeddings.router, rag.router, snapshots.router, agents.router, access.router):
         app.include_router(router, dependencies=guards, responses=ERROR_RESPONSES)
     install_error_handlers(app)

@@ -6,7 +6,7 @@ thread; one the store must answer is checked in a worker thread, never on the lo
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request
@@ -16,18 +16,23 @@ from aistack.gateway.middleware import request_log
 from aistack.principals import Principal
 
 
-def bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+def bearer(scope: dict[str, Any]) -> str | None:
+    authorization = next((v for k, v in scope.get("headers") or () if k == b"authorization"), b"").decode("latin-1")
+    scheme, _, token = authorization.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def authenticate(request: Request) -> Principal:
-    access: AccessService = request.app.state.container.access
-    token, client = bearer(request), request.client.host if request.client else None
+async def principal_of(access: AccessService, scope: dict[str, Any]) -> Principal:
+    """The caller a request's scope names (its Bearer token and address)."""
+    token, client = bearer(scope), (scope.get("client") or (None,))[0]
     try:
-        found = access.authenticate(token, client, blocking=False)
+        return access.authenticate(token, client, blocking=False)
     except WouldBlock:
-        found = await anyio.to_thread.run_sync(access.authenticate, token, client)
+        return await anyio.to_thread.run_sync(access.authenticate, token, client)
+
+
+async def authenticate(request: Request) -> Principal:
+    found = await principal_of(request.app.state.container.access, request.scope)
     request_log(request.scope).update(principal=found.name, team=found.team, key_id=found.key_id)  # never the key
     return found
 
