@@ -27,6 +27,7 @@ from aistack.agents.model import AgentModel, GatewayModel, Runner, SeamModel
 from aistack.agents.supervisor import delegate_tool, handoff_tool
 from aistack.agents.tools import AgentTool, Search, ToolContext, registered
 from aistack.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from aistack.portal import Portal
 from aistack.principals import DEFAULT_TEAM, Principal
 from aistack.settings import Settings
 from aistack.settings.agents import AgentDefinition
@@ -64,11 +65,15 @@ class AgentService:
         self.checkpoints = open_checkpoints(settings)
         self._model = model
         self._graphs: dict[str, Any] = {}
+        self._mcp: dict[str, dict[str, AgentTool]] = {}
+        self._portal: Portal | None = None
         self._active: set[str] = set()
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self.checkpoints.close()
+        if self._portal is not None:
+            self._portal.close()
 
     def definitions(self) -> dict[str, AgentDefinition]:
         return self.settings.agents.definitions
@@ -100,6 +105,7 @@ class AgentService:
         if unknown:
             raise InvalidRequest(f"agent '{name}' names unknown tools {unknown}; the tools are: {', '.join(self.tools)}")
         chosen = {t: self.tools[t] for t in definition.tools}
+        chosen.update(self._mcp_tools(name, definition))
         for member in definition.members:
             made = delegate_tool(member, self.definition(member), self.settings.agents.run_timeout)
             chosen[made.name] = made
@@ -107,6 +113,28 @@ class AgentService:
                 made = handoff_tool(member, self.definition(member))
                 chosen[made.name] = made
         return chosen
+
+    def _mcp_tools(self, name: str, definition: AgentDefinition) -> dict[str, AgentTool]:
+        """The tools of the agent's MCP servers, listed once per agent (blocking: asks each server)."""
+        if not definition.mcp_servers:
+            return {}
+        if name not in self._mcp:
+            from aistack.agents.mcp_tools import mcp_tools
+
+            found: dict[str, AgentTool] = {}
+            for server, config in definition.mcp_servers.items():
+                found.update(mcp_tools(server, config, self._runner()))
+            self._mcp[name] = found
+        return self._mcp[name]
+
+    def _runner(self) -> Runner:
+        """Where MCP sessions run: the gateway's loop (`run`), else a portal of this service's own."""
+        if self.run is not None:
+            return self.run
+        with self._lock:
+            if self._portal is None:
+                self._portal = Portal()
+        return self._portal.call
 
     def _may_start(self, caller: Principal, name: str) -> None:
         caller.require("agents:run")

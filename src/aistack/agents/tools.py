@@ -72,10 +72,11 @@ class AgentTool:
     narrow: Callable[[dict[str, Any], ToolContext], None] | None = None  # edits the schema from settings
     repeatable: bool = False  # the same call twice in a row runs twice (else the second is refused)
     scope: str | None = None  # what the run's starter must be allowed (Principal.can)
+    schema: dict[str, Any] | None = None  # the parameters as their owner wrote them (an MCP server's); else the model's
 
     def spec(self, context: ToolContext | None = None) -> dict[str, Any]:
         """The OpenAI tool definition (the schema is what constrains a small model's call)."""
-        schema = self.arguments.model_json_schema()
+        schema = json.loads(json.dumps(self.schema)) if self.schema is not None else self.arguments.model_json_schema()
         schema.pop("title", None)
         for prop in schema.get("properties", {}).values():
             prop.pop("title", None)
