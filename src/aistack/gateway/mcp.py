@@ -10,7 +10,6 @@ the guard, and behind nginx the Host is the proxy's."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -23,7 +22,6 @@ from aistack.gateway.middleware import request_log
 if TYPE_CHECKING:
     from aistack.container import Container
 
-log = logging.getLogger("aistack.gateway")
 PATH = "/mcp"
 
 

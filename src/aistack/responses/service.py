@@ -8,7 +8,6 @@ takes the `chat` scope, `file_search` also `rag:read` on the collection (the kno
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -34,7 +33,6 @@ from aistack.responses.translate import (
 )
 from aistack.wire.responses import ResponsesRequest
 
-log = logging.getLogger("aistack.responses")
 Item = dict[str, Any]
 
 
@@ -42,24 +40,25 @@ class ResponsesService:
     def __init__(self, chat: ChatService, store: Callable[[], ResponseStore]):
         self.chat, self._store = chat, store
 
-    async def _stored(self, caller: Principal, response_id: str, param: str | None = None) -> Stored:
+    async def _in_store(self, work: Callable[[ResponseStore], Any], message: str) -> Any:
+        """One store call in a worker thread; a store that fails is a 503 saying `message`."""
         try:
-            stored = await anyio.to_thread.run_sync(lambda: self._store().get(response_id))
+            return await anyio.to_thread.run_sync(lambda: work(self._store()))
         except AistackError:
             raise
         except Exception as exc:
-            raise BackendUnavailable("the response store is unavailable", detail=str(exc)) from None
+            raise BackendUnavailable(message, detail=str(exc)) from None
+
+    async def _stored(self, caller: Principal, response_id: str, param: str | None = None) -> Stored:
+        stored = await self._in_store(lambda store: store.get(response_id), "the response store is unavailable")
         if stored is None or not (caller.admin or (stored.team == caller.team and stored.owner == caller.identity)):
             raise NotFound(f"no response with id '{response_id[:128]}'", param=param)
         return stored
 
     async def _put(self, caller: Principal, response: Item, conversation: list[Item]) -> None:
         stored = Stored(response["id"], caller.team, caller.identity, response, conversation)
-        try:
-            await anyio.to_thread.run_sync(lambda: self._store().put(stored))
-        except Exception as exc:
-            raise BackendUnavailable("the response store is unavailable: send store: false to answer without "
-                                     "keeping it", detail=str(exc)) from None
+        await self._in_store(lambda store: store.put(stored), "the response store is unavailable: send store: "
+                             "false to answer without keeping it")
 
     async def _conversation(self, caller: Principal, body: ResponsesRequest) -> list[Item]:
         """The stored chain `previous_response_id` names, then this input."""
@@ -156,4 +155,4 @@ class ResponsesService:
 
     async def delete(self, caller: Principal, response_id: str) -> None:
         await self._stored(caller, response_id)
-        await anyio.to_thread.run_sync(lambda: self._store().delete(response_id))
+        await self._in_store(lambda store: store.delete(response_id), "the response store is unavailable")

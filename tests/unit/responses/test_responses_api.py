@@ -201,3 +201,20 @@ async def test_another_teams_response_is_a_404_and_chat_scope_is_needed(teams: h
     refused = await client.post("/v1/responses", json={"model": "fake", "input": "hi"}, headers=no_chat)
     assert refused.status_code == 403 and "'chat' scope" in refused.json()["error"]["message"]
     assert (await client.get(f"/v1/responses/{made['id']}", headers=ADMIN)).status_code == 200
+
+
+async def test_a_store_that_is_down_is_a_503_and_store_false_still_answers() -> None:
+    settings = make_settings()
+    settings.llm.fake = FakeLLMSettings(reply="one two three", delay=0.0)
+    settings.responses.store_url = "postgresql://nobody@127.0.0.1:1/none"
+    settings.responses.store_timeout = 1
+    http, container = await client_for(settings)
+    try:
+        down = await http.post("/v1/responses", json={"model": "fake", "input": "hi"})
+        assert down.status_code == 503 and "store: false" in down.json()["error"]["message"]
+        assert "127.0.0.1" not in down.text
+        kept_nothing = await http.post("/v1/responses", json={"model": "fake", "input": "hi", "store": False})
+        assert kept_nothing.status_code == 200 and text_of(kept_nothing.json()) == "one two three"
+        assert (await http.get("/v1/responses/resp_x")).status_code == 503
+    finally:
+        await container.close()
