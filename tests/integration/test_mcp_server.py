@@ -16,7 +16,7 @@ import httpx2
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from support.servers import BIN, ServerProcess, start_gateway
+from support.servers import BIN, ServerProcess, start_gateway, start_prometheus_on_a_down_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 ADMIN = {"Authorization": "Bearer the-admin-key"}
@@ -30,14 +30,16 @@ HELPER = {"helper": {"description": "Answers briefly.", "instructions": "Answer 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    env = {"AISTACK_DEPLOY__ADMIN_KEYS": '["the-admin-key"]', "AISTACK_AGENTS__DEFINITIONS": json.dumps(HELPER)}
-    with start_gateway(env, tmp_path_factory.mktemp("mcp"), "mcp") as server:
+    tmp = tmp_path_factory.mktemp("mcp")
+    with start_prometheus_on_a_down_target(tmp_path_factory.mktemp("mcp-prometheus")) as prometheus, start_gateway(
+            {"AISTACK_DEPLOY__ADMIN_KEYS": '["the-admin-key"]', "AISTACK_AGENTS__DEFINITIONS": json.dumps(HELPER),
+             "AISTACK_AGENTS__PROMETHEUS_URL": prometheus.url}, tmp, "mcp") as server:
         with httpx.Client(base_url=server.url, timeout=120) as http:
             keys = {}
             for team in ("red", "blue"):
                 assert http.post("/v1/admin/teams", json={"name": team}, headers=ADMIN).status_code == 201
             for name, team, scopes in (("red", "red", ["chat", "rag:read", "rag:write", "agents:run"]),
-                                       ("red-chat", "red", ["chat"]), ("blue", "blue", ["chat", "rag:read"])):
+                                       ("red-chat", "red", ["chat"]), ("ops", "red", ["deploy"]), ("blue", "blue", ["chat", "rag:read", "agents:run"])):
                 made = http.post("/v1/admin/keys", json={"team": team, "scopes": scopes}, headers=ADMIN)
                 keys[name] = made.json()["secret"]
             red = {"Authorization": f"Bearer {keys['red']}"}
@@ -93,11 +95,19 @@ async def test_scopes_and_teams_hold_over_mcp(gateway) -> None:
     async with over_http(server.url, keys["red-chat"]) as session:
         failed, message = await call(session, "search_collection", query="ferry", collection="harbour")
         assert failed and "'rag:read' scope" in message
+    async with over_http(server.url, keys["red"]) as session:
+        failed, run = await call(session, "start_agent_run", agent="helper", task="Say yes.")
+        assert not failed, run
     async with over_http(server.url, keys["blue"]) as session:
         failed, message = await call(session, "search_collection", query="ferry", collection="harbour")
         assert failed and "harbour" in message and "07:40" not in message
         failed, collections = await call(session, "list_collections")
         assert not failed and collections == []
+        failed, message = await call(session, "read_agent_run", thread_id=run["thread_id"])
+        assert failed and "no run" in message  # red's run is not blue's to read
+    async with over_http(server.url, keys["ops"]) as session:
+        failed, found = await call(session, "query_prometheus", query="vector(42)")
+        assert not failed and found["series"][0]["value"] == "42", found
     for key in (None, "not-a-key"):
         answer = httpx.post(server.url + "/mcp", headers={"Authorization": f"Bearer {key}"} if key else {},
                             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})

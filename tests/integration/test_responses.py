@@ -63,6 +63,18 @@ def test_a_function_tool_round_trip_through_previous_response_id(sdk: openai.Ope
     assert items[1].call_id == call.call_id and items[2].content[0].text == "What is the weather in Paris?"
 
 
+def test_text_format_json_schema_always_parses(sdk: openai.OpenAI) -> None:
+    schema = {"type": "object", "properties": {"colour": {"type": "string", "maxLength": 20},
+                                               "warm": {"type": "boolean"}},
+              "required": ["colour", "warm"], "additionalProperties": False}
+    response = sdk.responses.create(model=MODEL, input="Name a colour and say whether it is warm.",
+                                    max_output_tokens=48, temperature=0,
+                                    text={"format": {"type": "json_schema", "name": "colour", "schema": schema}})
+    answer = json.loads(response.output_text)  # grammar-constrained on the embedded model
+    assert set(answer) == {"colour", "warm"} and isinstance(answer["warm"], bool)
+    assert response.text.format.type == "json_schema"
+
+
 def test_file_search_cites_the_file_that_holds_the_answer(sdk: openai.OpenAI, embedded_gateway: ServerProcess) -> None:
     with httpx.Client(base_url=embedded_gateway.url, timeout=120) as http:
         assert http.post("/v1/collections", json={"name": "responses-docs"}).status_code in (201, 409)

@@ -112,16 +112,16 @@ def test_the_responses_api_passes_through_to_vllms_own(gateway: ServerProcess, v
     whole conversation), so previous_response_id, GET and ownership work as on the embedded model."""
     client = sdk(gateway.url)
     counted = counter(gateway.url, "llm_requests_total")
-    first = client.responses.create(model=SERVED, input="Name three colours.", max_output_tokens=24, temperature=0)
+    first = client.responses.create(model=SERVED, input="Name three colours.", max_output_tokens=8, temperature=0)
     assert first.id.startswith("resp_") and first.output_text and first.usage.input_tokens > 0
     second = client.responses.create(model=SERVED, input="And two more.", previous_response_id=first.id,
-                                     max_output_tokens=24, temperature=0)
+                                     max_output_tokens=8, temperature=0)
     assert second.previous_response_id == first.id and second.output_text
     assert second.usage.input_tokens > first.usage.input_tokens + first.usage.output_tokens  # the chain was sent
     assert client.responses.retrieve(second.id).output_text == second.output_text
     with pytest.raises(openai.NotFoundError):  # vLLM keeps nothing: its store was never asked
         openai.OpenAI(base_url=vllm.url + "/v1", api_key="unused", max_retries=0).responses.retrieve(second.id)
-    events = list(client.responses.create(model=SERVED, input="Say hi.", max_output_tokens=8, temperature=0,
+    events = list(client.responses.create(model=SERVED, input="Say hi.", max_output_tokens=4, temperature=0,
                                           stream=True))
     kinds = [e.type for e in events]
     assert kinds[:2] == ["response.created", "response.in_progress"] and "response.output_text.delta" in kinds
