@@ -45,23 +45,25 @@ def test_the_python_docs_splits_are_disjoint_and_name_real_files() -> None:
 
 
 def test_defaults_on_the_development_set(dev) -> None:
-    """The seed's target (0.75) holds for its own metric, the relevant share of what came back.
-    precision@5 (relevant chunks in the top 5 over min(5, the chunks the relevant files hold)) is
-    0.585 at these defaults, which issue 22 tunes on a corpus nobody here wrote; the floor below
-    only guards against a regression until then."""
+    """precision@5 (relevant chunks in the top 5 over min(5, the chunks the relevant files hold))
+    at the defaults, which were chosen on the Python-docs dev split (no score margin); the floor
+    guards against a regression. The seed's target (0.75) was for its own metric, the relevant
+    share of what came back, which the old 0.1 margin reached by returning fewer chunks."""
     c, questions = dev
     report = evaluate(c.knowledge.retriever, questions, RetrievalOptions(collection="dev"))
-    assert report["returned_precision"] > 0.75 and report["precision@5"] >= 0.55
+    assert report["precision@5"] >= 0.65
     assert report["hit@5"] >= 0.95 and report["recall@5"] >= 0.95
     assert report["off_topic_refused"] == 1.0
+    seeds = evaluate(c.knowledge.retriever, questions, RetrievalOptions(collection="dev", score_margin=0.1))
+    assert seeds["returned_precision"] > 0.75
 
 
 def test_precision_at_5_is_not_raised_by_returning_less(dev) -> None:
     """The score margin drops hits far below the best one: the seed's metric rises with it,
     precision@5 does not."""
     c, questions = dev
-    margin = evaluate(c.knowledge.retriever, questions, RetrievalOptions(collection="dev"))
-    none = evaluate(c.knowledge.retriever, questions, RetrievalOptions(collection="dev", score_margin=2.0))
+    margin = evaluate(c.knowledge.retriever, questions, RetrievalOptions(collection="dev", score_margin=0.1))
+    none = evaluate(c.knowledge.retriever, questions, RetrievalOptions(collection="dev"))
     assert margin["returned_precision"] > none["returned_precision"]
     assert margin["precision@5"] <= none["precision@5"]
 

@@ -139,7 +139,8 @@ class RagSettings(Section):
         "(docs/rag.md shows how 0.2 was chosen).",
     )
     score_margin: float = Field(
-        0.1, ge=0, le=2, description="Hits scoring more than this below the best hit are dropped (2: off)."
+        2.0, ge=0, le=2, description="Hits scoring more than this below the best hit are dropped. Default 2: off "
+        "(0.1 cost precision@5 on the Python-docs dev split, 0.814 -> 0.658; docs/rag.md)."
     )
     retrieval: Literal["dense", "hybrid"] = Field(
         "hybrid", description="dense, or hybrid: BM25 over the dense candidates reorders them by "
