@@ -1,6 +1,7 @@
 """The Responses API on the embedded model with clients nobody here wrote: the official `openai`
 SDK (plain, streamed, a function tool round trip through previous_response_id, file_search over a
-collection) and the OpenAI Agents SDK running an agent with a function tool."""
+collection), the OpenAI Agents SDK running an agent with a function tool, and LangChain's ChatOpenAI
+with use_responses_api."""
 
 from __future__ import annotations
 
@@ -134,3 +135,13 @@ def test_the_agents_sdk_runs_an_agent_with_a_function_tool(embedded_gateway: Ser
     answer = Runner.run_sync(writer, "Name a primary colour.", max_turns=1)
     assert isinstance(answer.final_output, str) and answer.final_output.strip()
     assert answer.raw_responses[0].usage.output_tokens > 0
+
+
+def test_langchain_over_the_responses_api(embedded_gateway: ServerProcess) -> None:
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(model=MODEL, base_url=embedded_gateway.url + "/v1", api_key="unused", max_retries=0,
+                      use_responses_api=True, temperature=0, max_tokens=16)
+    reply = chat.invoke("Name a colour.")
+    assert str(reply.text).strip() and reply.usage_metadata["output_tokens"] > 0
+    assert reply.response_metadata.get("id", "").startswith("resp_")

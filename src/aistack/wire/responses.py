@@ -75,6 +75,11 @@ class FunctionCallOutputItem(Strict):
     status: str | None = None
 
 
+def _unset(value: Any) -> bool:
+    """null, false, or an object of nulls (`reasoning: {"effort": null}`): nothing asked for."""
+    return value in (None, False) or (isinstance(value, dict) and all(v is None for v in value.values()))
+
+
 def _item_type(value: Any) -> str:
     return value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", "message")
 
@@ -193,7 +198,7 @@ class ResponsesRequest(BaseModel):
     def _nothing_unsupported(self) -> ResponsesRequest:
         for name, value in (self.model_extra or {}).items():
             if name in REFUSED:
-                if value not in (None, False, {}):
+                if not _unset(value):
                     raise InvalidRequest(f"{name}: {REFUSED[name]}", param=name)
             else:
                 raise InvalidRequest(f"'{name[:64]}' is not a Responses API parameter aistack supports",

@@ -118,6 +118,12 @@ async def test_previous_response_id_continues_the_stored_conversation(client: ht
     assert (await client.get(f"/v1/responses/{first['id']}")).status_code == 404
 
 
+async def test_parameters_sent_empty_are_not_refused(client: httpx.AsyncClient) -> None:
+    body = {"model": "fake", "input": "hi", "reasoning": {"effort": None, "summary": None}, "background": False,
+            "top_logprobs": None, "truncation": "disabled", "service_tier": "auto", "include": []}
+    assert (await client.post("/v1/responses", json=body)).status_code == 200
+
+
 async def test_store_false_keeps_nothing(client: httpx.AsyncClient) -> None:
     body = (await client.post("/v1/responses", json={"model": "fake", "input": "hi", "store": False})).json()
     assert body["store"] is False and (await client.get(f"/v1/responses/{body['id']}")).status_code == 404
