@@ -1,6 +1,7 @@
-"""The Responses streams' ends, on fakes: an upstream's own stream passed on, aistack's fields patched into every response
-object, the final one handed over to be stored, and an upstream that dies mid-stream ending in
-`error` then `response.failed`, numbered on from the upstream's last event."""
+"""The ends of the Responses streams, on fakes. An upstream's own stream is passed on with
+aistack's fields patched into every response object, and its final response is handed over to be
+stored. A stream that dies mid-way (an upstream's, or a chat stream's) ends in `error` then
+`response.failed`, numbered on, with no internals."""
 
 from __future__ import annotations
 
