@@ -19,6 +19,7 @@ from aistack.llm.protocol import (
     SamplingParams,
     StreamOptions,
 )
+from aistack.llm.responses import usage as chat_usage_of
 from aistack.metrics import Metrics
 
 log = logging.getLogger("aistack")
@@ -32,8 +33,7 @@ def chat_usage(usage: dict[str, Any] | None) -> dict[str, int] | None:
     """A Responses usage object in chat's terms (what the token counters read)."""
     if not usage:
         return None
-    prompt, completion = usage.get("input_tokens") or 0, usage.get("output_tokens") or 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return chat_usage_of(usage.get("input_tokens") or 0, usage.get("output_tokens") or 0)
 
 
 def carries_text(chunk: Chunk) -> bool:
