@@ -1,7 +1,7 @@
 """The embedded engine batches: `aistack serve` on the default engine (llama.cpp's llama-server,
 supervised by the gateway) with 8 sequences. Streams progress together, usage stays exact per
 request under concurrency, the engine's metrics are exported, and a killed engine is restarted
-while the requests it held get a clear 503."""
+while the requests it held get a clear 503; a hung one is killed and restarted too."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ COUNTING = "1, 2, 3, 4, 5,"  # greedy, SmolLM2 counts on past any budget here: f
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("batching")
-    settings = {"llm": {"llamacpp": {"engine": "server", "models": {
+    settings = {"llm": {"llamacpp": {"engine": "server", "server_health_interval": 1, "models": {
         MODEL: {"n_ctx": 512, "parallel": 8, "max_queue": 8}}}}}
     (tmp / "settings-test.yaml").write_text(json.dumps(settings))  # merged over the bundled test profile
     with start_gateway({}, tmp, "batching") as server:
@@ -123,14 +123,31 @@ def test_a_killed_engine_is_restarted_and_its_requests_get_503(gateway: ServerPr
         error = response.json()["error"]
         assert error["code"] == "backend_unavailable" and "restarted" in error["message"]
         assert "127.0.0.1" not in error["message"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    answer = answers_again(gateway)
+    assert answer.status_code == 200 and answer.json()["usage"]["completion_tokens"] == 8
+    [new_pid] = engine_pids(gateway)
+    assert new_pid != pid
+
+
+def answers_again(gateway: ServerProcess, within: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + within
+    while True:
         answer = httpx.post(gateway.url + "/v1/completions", timeout=60, json={
             "model": MODEL, "prompt": COUNTING, "max_tokens": 8, "temperature": 0})
-        if answer.status_code == 200:
-            break
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            return answer
         assert answer.status_code == 503, answer.text
         time.sleep(0.5)
+
+
+def test_a_hung_engine_is_killed_and_restarted(gateway: ServerProcess) -> None:
+    [pid] = engine_pids(gateway)
+    os.kill(pid, signal.SIGSTOP)  # alive, answering nothing: server_health_interval 1 s, 3 probes missed
+    try:
+        answer = answers_again(gateway)
+    finally:
+        if pid in engine_pids(gateway):
+            os.kill(pid, signal.SIGCONT)
     assert answer.status_code == 200 and answer.json()["usage"]["completion_tokens"] == 8
     [new_pid] = engine_pids(gateway)
     assert new_pid != pid

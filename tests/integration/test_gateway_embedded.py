@@ -172,3 +172,15 @@ def test_full_model_queue_answers_429_and_the_rest_complete(embedded_gateway: Se
     rejected = next(r for r in responses if r.status_code == 429)
     assert rejected.headers["retry-after"] == "1" and rejected.json()["error"]["code"] == "queue_full"
     assert all(r.json()["usage"]["completion_tokens"] == 48 for r in responses if r.status_code == 200)
+
+
+def test_an_idle_connection_outlives_the_clients_keep_alive(embedded_gateway: ServerProcess) -> None:
+    # httpx and the OpenAI SDK drop a connection idle for 5 s; the gateway must not close it first,
+    # or a request sent on it as it closes is lost ("Server disconnected without sending a response")
+    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{embedded_gateway.port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", embedded_gateway.port), timeout=10) as connection:
+        for idle in (0, 6):
+            time.sleep(idle)
+            connection.sendall(request)
+            head = connection.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200"), (idle, head[:100])

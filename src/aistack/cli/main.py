@@ -90,6 +90,7 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=config.server.keep_alive,
         loop="asyncio" if config.server.slow_callback_ms else "auto",  # uvloop has no slow-callback log
         ssl_certfile=str(config.server.tls_cert) if config.server.tls_cert else None,
         ssl_keyfile=str(config.server.tls_key) if config.server.tls_key else None,

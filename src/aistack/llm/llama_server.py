@@ -4,8 +4,10 @@ sharing one KV cache) and reuses a conversation's cached prompt prefix.
 
 The child runs in its own process group, stopped with that group, and is killed with the gateway
 (PR_SET_PDEATHSIG), so none outlives it. It listens on loopback only, behind a random key passed in
-its environment. When it dies the supervisor starts a new one, with backoff; requests in flight get
-a 503 and new ones wait a little for the restart.
+its environment. When it dies, or hangs (misses `HEALTH_MISSES` liveness probes in a row and is
+killed), the supervisor starts a new one, with backoff; requests in flight get a 503 and new ones
+wait a little for the restart. A request that fails while the server lives (an error event, a
+broken connection) fails alone: only the supervisor, which sees the process, takes the engine down.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from aistack.settings.model import LlamaCppModel
 log = logging.getLogger("aistack.llm.llama_server")
 PR_SET_PDEATHSIG = 1
 RESTART_DELAYS = (0.2, 1.0, 2.0, 5.0, 10.0, 30.0)  # the last repeats
+ENGINE_KEEP_ALIVE = 5.0  # seconds llama-server (cpp-httplib) keeps an idle connection open
+EXIT_GRACE = 0.5  # seconds a broken connection waits to see whether the server is exiting
+HEALTH_MISSES = 3  # liveness probes in a row unanswered before a running server counts as hung
 PROMPT_CACHE_MIB = 256  # llama-server's host-memory cache of idle slots' prompts (its default: 8 GiB)
 
 
@@ -62,11 +67,13 @@ class LlamaServer:
     """The llama-server of one model: `start()` returns once the model is loaded, `endpoint()` gives
     the URL and key to call, `close()` stops it with its process group."""
 
-    def __init__(self, name: str, command: list[str], log_path: Path, start_timeout: float):
+    def __init__(self, name: str, command: list[str], log_path: Path, start_timeout: float,
+                 health_interval: float = 10.0):
         self.name = name
         self.command = command  # without --port, added per start
         self.log_path = log_path
         self.start_timeout = start_timeout
+        self.health_interval = health_interval
         self.url = ""
         self.key = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -88,11 +95,24 @@ class LlamaServer:
                     f"the engine of model '{self.name}' is restarting; retry in a few seconds") from None
         return self.url, self.key
 
-    def lost(self) -> BackendUnavailable:
-        """The error for a request whose server went away mid-way."""
-        self._ready.clear()  # the supervisor sets it again once a new server is up
-        return BackendUnavailable(f"the engine of model '{self.name}' stopped during the request; it is being "
-                                  "restarted: retry in a few seconds")
+    async def lost(self) -> BackendUnavailable:
+        """The error for a request whose connection to the server broke mid-way. Only a server that
+        has exited stops new requests here; a live one goes on serving them."""
+        if await self._exits_within(EXIT_GRACE):
+            self._ready.clear()  # the supervisor sets it again once a new server is up
+            return BackendUnavailable(f"the engine of model '{self.name}' stopped during the request; it is "
+                                      "being restarted: retry in a few seconds")
+        return BackendUnavailable(f"the engine of model '{self.name}' broke off the request; retry it")
+
+    async def _exits_within(self, seconds: float) -> bool:
+        """Whether the process has exited, or does within `seconds` (a killed process closes its
+        sockets a moment before it can be reaped)."""
+        deadline = time.monotonic() + seconds
+        while self._process is not None and self._process.poll() is None:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     async def close(self) -> None:
         self._closing = True
@@ -142,7 +162,7 @@ class LlamaServer:
     async def _supervise(self) -> None:
         while not self._closing:
             assert self._process is not None
-            code = await self._exited(self._process)
+            code = await self._exited_or_hung(self._process)
             if self._closing:
                 return
             self._ready.clear()
@@ -155,11 +175,37 @@ class LlamaServer:
                     continue
                 break
 
+    async def _exited_or_hung(self, process: subprocess.Popen[bytes]) -> int:
+        """Waits until the process exits; one that stops answering its liveness probes is killed
+        (with its group) first."""
+        watchdog = asyncio.create_task(self._kill_when_hung(process))
+        try:
+            return await self._exited(process)
+        finally:
+            watchdog.cancel()
+
+    async def _kill_when_hung(self, process: subprocess.Popen[bytes]) -> None:
+        misses = 0
+        async with httpx.AsyncClient(timeout=self.health_interval) as client:
+            while misses < HEALTH_MISSES:
+                await asyncio.sleep(self.health_interval)
+                try:
+                    answered = (await client.get(self.url + "/health")).status_code == 200
+                except httpx.TransportError:
+                    answered = False
+                misses = 0 if answered else misses + 1
+        log.error("llama-server stopped answering; killing it", extra={"fields": {
+            "model": self.name, "pid": process.pid, "probes_missed": misses}})
+        await asyncio.to_thread(stop_group, process, 1.0)  # a hung server rarely honours TERM
+
     @staticmethod
     async def _exited(process: subprocess.Popen[bytes]) -> int:
         """Waits, without polling, until the process exits (a pidfd becomes readable)."""
         loop = asyncio.get_running_loop()
-        fd = os.pidfd_open(process.pid)
+        try:
+            fd = os.pidfd_open(process.pid)
+        except ProcessLookupError:  # already exited and reaped (a request's poll() can reap it)
+            return process.wait()
         done = loop.create_future()
         loop.add_reader(fd, lambda: done.done() or done.set_result(None))
         try:

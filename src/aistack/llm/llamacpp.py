@@ -33,7 +33,7 @@ from aistack.errors import (
 )
 from aistack.llm.admission import SequenceAdmission
 from aistack.llm.generating import GeneratingBackend, Generation, Run
-from aistack.llm.llama_server import LlamaServer, server_command
+from aistack.llm.llama_server import ENGINE_KEEP_ALIVE, LlamaServer, server_command
 from aistack.llm.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -183,7 +183,7 @@ class LlamaCppBackend(GeneratingBackend):
     name = "llamacpp"
 
     def __init__(self, catalogue: Callable[[], dict[str, LlamaCppModel]], server_binary: Path | None = None,
-                 log_dir: Path | None = None, start_timeout: float = 120.0):
+                 log_dir: Path | None = None, start_timeout: float = 120.0, health_interval: float = 10.0):
         """`catalogue` names the models served now: the configured ones and finished fine-tunes.
         With `server_binary`, each model runs in a llama-server of its own (its log under `log_dir`)."""
         self.catalogue = catalogue
@@ -191,6 +191,7 @@ class LlamaCppBackend(GeneratingBackend):
         self.server_binary = server_binary
         self.log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
         self.start_timeout = start_timeout
+        self.health_interval = health_interval
         self._loaded: dict[str, LoadedModel] = {}
         self._load_lock = asyncio.Lock()
         self.grammars = GrammarBuilder()
@@ -206,7 +207,8 @@ class LlamaCppBackend(GeneratingBackend):
             raise BackendUnavailable(
                 "llm.llamacpp.engine is server but llama-server is not installed: run `make setup` (it builds "
                 "llama.cpp with its server), set llm.llamacpp.server_binary, or set llm.llamacpp.engine: in_process")
-        return cls(lambda: served_models(settings), binary, settings.home / "logs", section.server_start_timeout)
+        return cls(lambda: served_models(settings), binary, settings.home / "logs", section.server_start_timeout,
+                   section.server_health_interval)
 
     @property
     def engine(self) -> str:
@@ -265,15 +267,17 @@ class LlamaCppBackend(GeneratingBackend):
             return model
         parallel = config.sequences()
         server = LlamaServer(name, server_command(self.server_binary, model.path, config),
-                             self.log_dir / f"llama-server-{name}.log", self.start_timeout)
+                             self.log_dir / f"llama-server-{name}.log", self.start_timeout, self.health_interval)
         try:
             await server.start()
         except BaseException:
             await asyncio.to_thread(model.llama.close)
             raise
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0),
-                                             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+            # llama-server closes a connection idle for 5 s, httpx's default expiry: a request sent on one
+            # as it closed was lost. Ours expire first.
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0), limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=64, keepalive_expiry=ENGINE_KEEP_ALIVE / 2))
         model.server = server
         model.admission = SequenceAdmission(name, parallel, config.n_ctx * parallel, config.max_queue)
         return model

@@ -56,9 +56,13 @@ async def generate_on_server(
             if response.status_code != 200:
                 raise _refused(server.name, response.status_code, await response.aread())
             async for line in response.aiter_lines():
+                if line.startswith("error: "):  # llama-server's event for a task that failed after the 200
+                    raise _failed_in_stream(server.name, line[7:])
                 if not line.startswith("data: "):
                     continue
                 event = json.loads(line[6:])
+                if "error" in event:
+                    raise _failed_in_stream(server.name, json.dumps(event["error"]))
                 if not event.get("stop"):
                     streamed += len(event.get("tokens") or ())
                     stats.completion_tokens = streamed
@@ -71,14 +75,24 @@ async def generate_on_server(
                 stats.finish_reason = "stop" if event.get("stop_type") in ("eos", "word") else "length"
                 on_done(event.get("timings") or {})
                 return
-        raise server.lost()  # the stream ended without its final event
+        raise await server.lost()  # the stream ended without its final event
     except httpx.TransportError:
-        raise server.lost() from None
+        raise await server.lost() from None
     except (GeneratorExit, asyncio.CancelledError):  # the client went away: hanging up stops the sequence
         stats.finish_reason = "cancelled"
         log.info("generation cancelled", extra={"fields": {
             "model": server.name, "completion_tokens": stats.completion_tokens}})
         raise
+
+
+def _failed_in_stream(model: str, error: str) -> Exception:
+    """The error event of a stream: its code says whether the request or the engine failed."""
+    try:
+        detail = json.loads(error)
+        status = int(detail.get("code", 500)) if isinstance(detail, dict) else 500
+    except (ValueError, TypeError):
+        status = 500
+    return _refused(model, status, error.encode())
 
 
 def _refused(model: str, status: int, detail: bytes) -> Exception:

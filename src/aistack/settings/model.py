@@ -53,6 +53,10 @@ class ServerSettings(Section):
     body_timeout: float = Field(
         30.0, gt=0, description="Seconds a request body may take to arrive; slower is a 408 (a client that "
         "announces more than it sends does not hold the request open).")
+    keep_alive: float = Field(
+        75.0, gt=0, description="Seconds an idle client connection stays open. Longer than the clients' own "
+        "(httpx and the OpenAI SDK: 5 s; nginx's upstream keepalive: 60 s), so that a client never sends a request "
+        "on a connection the gateway is closing (uvicorn's 5 s raced them: a dropped request, or nginx's 502).")
     tls_cert: Path | None = Field(None, description="TLS certificate (PEM): the gateway serves HTTPS (or terminate at nginx).")
     tls_key: Path | None = Field(None, description="The certificate's private key (PEM).")
     console: bool = Field(True, description="Serve the web console at / (it calls the same API with the user's key).")
@@ -133,6 +137,9 @@ class LlamaCppSettings(Section):
         None, description="The llama-server to run. Empty: the one `make setup` puts beside llama-cpp-python's libraries.")
     server_start_timeout: float = Field(
         120.0, gt=0, description="Seconds a llama-server may take to load its model before the start fails.")
+    server_health_interval: float = Field(
+        10.0, gt=0, description="Seconds between the liveness probes of a running llama-server (GET /health, "
+        "answered beside generation). One that misses 3 in a row has hung: it is killed and restarted.")
     serve_finetuned: bool = Field(
         True, description="Also serve, under their names, the models `aistack finetune` wrote under <home>/finetune.")
 
