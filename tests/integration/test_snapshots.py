@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.corpus import mixed_folder
+from support.pgvector_server import pgvector_server
 from support.servers import ServerProcess, start_chroma, start_moto
 from support.cli import invoke
 from support.wire import check
@@ -58,11 +59,25 @@ def assert_same(after: dict[str, tuple], before: dict[str, tuple]) -> None:
         assert np.allclose(after[id_][0], vector, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", ["qdrant", "chroma"])
-def test_restore_brings_back_exactly_the_same_points(backend: str, s3: ServerProcess, chroma: ServerProcess,
+@pytest.fixture(scope="module")
+def pgvector_url() -> Iterator[str]:
+    with pgvector_server() as url:
+        yield url
+
+
+def store_settings(backend: str, request: pytest.FixtureRequest) -> dict:
+    if backend == "chroma":
+        return {"backend": backend, "chroma": {"url": request.getfixturevalue("chroma").url}}
+    if backend == "pgvector":
+        return {"backend": backend, "pgvector": {"url": request.getfixturevalue("pgvector_url")}}
+    return {"backend": backend}
+
+
+@pytest.mark.parametrize("backend", ["qdrant", "chroma", "pgvector"])
+def test_restore_brings_back_exactly_the_same_points(backend: str, s3: ServerProcess, request: pytest.FixtureRequest,
                                                      tmp_path: Path) -> None:
     config = {"home": str(tmp_path / "home"), "snapshots": s3_settings(s3, f"snap-{backend}"),
-              "vectorstore": {"backend": backend, "chroma": {"url": chroma.url}}}
+              "vectorstore": store_settings(backend, request)}
     c = Container(Settings.model_validate(config))
     try:
         c.knowledge.ingestor.ingest_path(f"kb-{backend}", mixed_folder(tmp_path / "docs"))

@@ -1,4 +1,5 @@
-"""Both vector stores pass the same contract: embedded Qdrant and a real Chroma server."""
+"""Every vector store passes the same contract: embedded Qdrant, Chroma (a real server and a local
+folder) and pgvector (a real PostgreSQL 18 with pgvector 0.8)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from aistack.testing.vectorstore import VectorStoreContract
+from support.pgvector_server import pgvector_server
 from support.servers import ServerProcess, start_chroma
 
-from aistack.errors import StoreLocked
+from aistack.errors import BackendUnavailable, StoreLocked
 from aistack.settings.model import Settings
 from aistack.vectorstore import create_store
 
@@ -40,6 +42,56 @@ class TestChromaServer(VectorStoreContract):
         store.close()
 
 
+@pytest.fixture(scope="module")
+def pgvector_url() -> Iterator[str]:
+    with pgvector_server() as url:
+        yield url
+
+
+def pgvector_settings(url: str, **extra: object) -> Settings:
+    return Settings.model_validate({"vectorstore": {"backend": "pgvector", "pgvector": {"url": url, **extra}}})
+
+
+class TestPgvector(VectorStoreContract):
+    @pytest.fixture
+    def store(self, pgvector_url: str):
+        store = create_store(pgvector_settings(pgvector_url))
+        yield store
+        store.close()
+
+
+def test_pgvector_takes_any_collection_name_and_finds_through_a_narrow_filter(pgvector_url: str) -> None:
+    import numpy as np
+
+    from aistack.vectorstore import Point
+
+    store = create_store(pgvector_settings(pgvector_url, ef_search=8))
+    name = 'team "a"; DROP TABLE x; --'
+    store.create_collection(name, 4, {})
+    try:
+        rng = np.random.default_rng(0)
+        points = [Point(f"p{i}", rng.normal(size=4).astype(np.float32), f"t{i}", {"source": "rare" if i == 777 else "common"})
+                  for i in range(2000)]
+        for start in range(0, len(points), 500):
+            store.upsert(name, points[start:start + 500])
+        # one point in 2,000 matches, far below ef_search's reach: still found (by the GIN index here,
+        # or by HNSW's iterative scan on a table where the planner prefers it)
+        [hit] = store.search(name, np.ones(4, dtype=np.float32), 5, where={"source": "rare"})
+        assert hit.id == "p777" and hit.payload == {"source": "rare"}
+        assert [c.name for c in store.list_collections()] == [name]
+    finally:
+        store.delete_collection(name)
+        store.close()
+
+
+def test_pgvector_unreachable_is_a_503_without_the_password() -> None:
+    store = create_store(pgvector_settings("postgresql://aistack:hunter2@127.0.0.1:9/x", timeout=1))
+    with pytest.raises(BackendUnavailable) as caught:
+        store.list_collections()
+    assert "cannot be reached" in caught.value.message
+    assert "hunter2" not in caught.value.message and "hunter2" not in str(caught.value.detail)
+
+
 class TestChromaLocalFolder(VectorStoreContract):
     @pytest.fixture
     def store(self, tmp_path: Path):
@@ -65,18 +117,27 @@ def test_embedded_qdrant_held_by_another_process_is_a_clear_error(tmp_path: Path
         holder.wait()
 
 
-def test_hybrid_retrieval_works_on_chroma_too(chroma_server: ServerProcess, tmp_path: Path) -> None:
+def hybrid_retrieval_finds_the_ports_page(store: dict, tmp_path: Path) -> None:
     from support.corpus import mixed_folder
 
     from aistack.container import Container
     from aistack.wire.knowledge import RetrievalOptions
 
-    settings = Settings.model_validate({"home": str(tmp_path), "vectorstore": {
-        "backend": "chroma", "chroma": {"url": chroma_server.url}}})
-    c = Container(settings)
-    c.knowledge.ingestor.ingest_path("hybrid-chroma", mixed_folder(tmp_path / "docs"))
+    c = Container(Settings.model_validate({"home": str(tmp_path), "vectorstore": store}))
+    c.knowledge.ingestor.ingest_path("hybrid", mixed_folder(tmp_path / "docs"))
     try:
-        result = c.knowledge.retriever.retrieve("Which port does Qdrant use for gRPC?", RetrievalOptions(collection="hybrid-chroma"))
+        result = c.knowledge.retriever.retrieve("Which port does Qdrant use for gRPC?", RetrievalOptions(collection="hybrid"))
         assert result.retrieval == "hybrid" and result.hits[0].payload["filename"] == "ports.md"
+        again = c.knowledge.ingestor.ingest_path("hybrid", tmp_path / "docs").as_dict()
+        assert again["unchanged"] == again["files"] - again["failed"] > 0 and again["chunks_added"] == 0  # none twice
     finally:
-        c.store.delete_collection("hybrid-chroma")
+        c.store.delete_collection("hybrid")
+        c.store.close()
+
+
+def test_hybrid_retrieval_works_on_chroma_too(chroma_server: ServerProcess, tmp_path: Path) -> None:
+    hybrid_retrieval_finds_the_ports_page({"backend": "chroma", "chroma": {"url": chroma_server.url}}, tmp_path)
+
+
+def test_hybrid_retrieval_works_on_pgvector_too(pgvector_url: str, tmp_path: Path) -> None:
+    hybrid_retrieval_finds_the_ports_page({"backend": "pgvector", "pgvector": {"url": pgvector_url}}, tmp_path)

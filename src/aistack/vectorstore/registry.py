@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 BACKENDS: Backends = {
     "qdrant": ("aistack.vectorstore.qdrant", "QdrantStore", None),
     "chroma": ("aistack.vectorstore.chroma", "ChromaStore", "chroma"),
+    "pgvector": ("aistack.vectorstore.pgvector", "PgvectorStore", "pgvector"),
 }
 
 
