@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from psycopg import sql
+from psycopg import errors, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -80,7 +80,7 @@ class PgvectorStore:
                     self.config.url, min_size=1, max_size=self.config.pool_size, timeout=self.config.timeout,
                     kwargs={"autocommit": True, "connect_timeout": timeout,
                             "options": f"-c statement_timeout={int(self.config.timeout * 1000)}"},
-                    configure=register_vector, open=False)
+                    configure=self._configure, open=False)
                 pool.open(wait=True, timeout=self.config.timeout)
                 self._pool = pool
             return self._pool
@@ -94,16 +94,19 @@ class PgvectorStore:
             raise BackendUnavailable("the PostgreSQL vector store cannot be reached",
                                      detail=mask_url_passwords(f"{self.config.url}: {exc}")) from None
 
-    def _table(self, conn: psycopg.Connection, collection: str) -> tuple[sql.Identifier, int]:
-        row = conn.execute(f"SELECT table_name, dimension FROM {CATALOGUE} WHERE name = %s", (collection,)).fetchone()
-        if row is None:
-            raise NotFound(f"collection '{collection}' does not exist")
-        return sql.Identifier(row[0]), int(row[1])
+    def _configure(self, conn: psycopg.Connection) -> None:
+        register_vector(conn)
+        # once per connection, so that a search is one round trip
+        conn.execute(sql.SQL("SET hnsw.ef_search = {}; SET hnsw.iterative_scan = relaxed_order").format(
+            sql.Literal(self.config.ef_search)))
 
     def _on(self, collection: str, action: Callable[[psycopg.Connection, sql.Identifier], T]) -> T:
+        """Run `action` on the collection's table; a table that does not exist is NotFound."""
         with self._connection() as conn:
-            table, _ = self._table(conn, collection)
-            return action(conn, table)
+            try:
+                return action(conn, sql.Identifier(table_of(collection)))
+            except errors.UndefinedTable:
+                raise NotFound(f"collection '{collection}' does not exist") from None
 
     # --- collections --------------------------------------------------------------------
 
@@ -141,9 +144,9 @@ class PgvectorStore:
 
     def delete_collection(self, name: str) -> None:
         with self._connection() as conn, conn.transaction():
-            table, _ = self._table(conn, name)
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-            conn.execute(f"DELETE FROM {CATALOGUE} WHERE name = %s", (name,))
+            if conn.execute(f"DELETE FROM {CATALOGUE} WHERE name = %s RETURNING name", (name,)).fetchone() is None:
+                raise NotFound(f"collection '{name}' does not exist")
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table_of(name))))
 
     # --- points -------------------------------------------------------------------------
 
@@ -167,15 +170,15 @@ class PgvectorStore:
         query = np.asarray(vector, dtype=np.float32)
 
         def nearest(conn: psycopg.Connection, table: sql.Identifier) -> list[Hit]:
-            with conn.transaction():
-                conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
-                    sql.Literal(max(self.config.ef_search, limit))))
-                if where:
-                    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                rows = conn.execute(sql.SQL(
-                    "SELECT id, 1 - (embedding <=> %s) AS score, text, payload FROM {} WHERE {} "
-                    "ORDER BY embedding <=> %s LIMIT %s").format(table, condition),
-                    [query, *params, query, limit]).fetchall()
+            select = sql.SQL("SELECT id, 1 - (embedding <=> %s) AS score, text, payload FROM {} WHERE {} "
+                             "ORDER BY embedding <=> %s LIMIT %s").format(table, condition)
+            arguments = [query, *params, query, limit]
+            if limit <= self.config.ef_search:
+                rows = conn.execute(select, arguments).fetchall()
+            else:
+                with conn.transaction():  # more hits than candidates: widen the list for this query
+                    conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(limit)))
+                    rows = conn.execute(select, arguments).fetchall()
             hits = [Hit(row[0], float(row[1]), row[2], dict(row[3])) for row in rows]
             hits.sort(key=lambda h: -h.score)  # relaxed order: nearly sorted
             return [h for h in hits if score_threshold is None or h.score >= score_threshold]
