@@ -1,6 +1,7 @@
 """aistack as an MCP server, driven by the official MCP client (the `mcp` SDK): over the gateway's
 streamable HTTP endpoint with team keys (list, search with citations, ask, an agent run, scopes,
-another team's collection, no key), and over stdio from `aistack mcp serve`."""
+another team's collection, no key, the key's rate limit, token budget and usage ledger), and over
+stdio from `aistack mcp serve`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import pytest
@@ -36,12 +38,18 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
              "AISTACK_AGENTS__PROMETHEUS_URL": prometheus.url}, tmp, "mcp") as server:
         with httpx.Client(base_url=server.url, timeout=120) as http:
             keys = {}
-            for team in ("red", "blue"):
+            for team in ("red", "blue", "green"):
                 assert http.post("/v1/admin/teams", json={"name": team}, headers=ADMIN).status_code == 201
             for name, team, scopes in (("red", "red", ["chat", "rag:read", "rag:write", "agents:run"]),
                                        ("red-chat", "red", ["chat"]), ("ops", "red", ["deploy"]), ("blue", "blue", ["chat", "rag:read", "agents:run"])):
                 made = http.post("/v1/admin/keys", json={"team": team, "scopes": scopes}, headers=ADMIN)
                 keys[name] = made.json()["secret"]
+            made = http.post("/v1/admin/keys", json={"team": "red", "scopes": ["rag:read", "chat"], "token_budget": 40},
+                             headers=ADMIN)
+            keys["red-budget"] = made.json()["secret"]
+            made = http.post("/v1/admin/keys", json={"team": "green", "scopes": ["rag:read"], "requests_per_minute": 3},
+                             headers=ADMIN)
+            keys["green-slow"] = made.json()["secret"]
             red = {"Authorization": f"Bearer {keys['red']}"}
             assert http.post("/v1/collections", json={"name": "harbour"}, headers=red).status_code == 201
             for title, text in (("port-veyra.md", TIDES), ("orchard.md", ORCHARD)):
@@ -112,6 +120,41 @@ async def test_scopes_and_teams_hold_over_mcp(gateway) -> None:
         answer = httpx.post(server.url + "/mcp", headers={"Authorization": f"Bearer {key}"} if key else {},
                             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
         assert answer.status_code == 401 and answer.json()["error"]["type"] == "authentication_error"
+
+
+def mcp_post(server: ServerProcess, key: str) -> httpx.Response:
+    return httpx.post(server.url + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=60,
+                      headers={"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"})
+
+
+async def test_mcp_spends_the_keys_token_budget_and_lands_in_the_usage_ledger(gateway) -> None:
+    server, keys = gateway
+    async with over_http(server.url, keys["red-budget"]) as session:
+        failed, answer = await call(session, "ask_collection", question="When does the lighthouse ferry leave?",
+                                    collection="harbour")
+        assert not failed, answer
+    # the answer's prompt alone is over the key's 40-token budget: every later request is refused
+    refused = mcp_post(server, keys["red-budget"])
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "insufficient_quota", refused.text
+    chat = httpx.post(server.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {keys['red-budget']}"},
+                      json={"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "hi"}]}, timeout=60)
+    assert chat.status_code == 429 and chat.json()["error"]["code"] == "insufficient_quota"
+    for _ in range(50):  # the ledger flushes each second
+        rows = httpx.get(server.url + "/v1/usage", params={"team": "red", "by": "model"}, headers=ADMIN,
+                         timeout=10).json()["data"]
+        if any(r["model"] == "smollm2-135m-instruct" and r["prompt_tokens"] > 40 for r in rows):
+            break
+        await anyio.sleep(0.2)
+    else:
+        raise AssertionError(f"the MCP answer's usage never reached the ledger: {rows}")
+
+
+def test_mcp_requests_count_against_the_keys_rate_limit(gateway) -> None:
+    server, keys = gateway
+    answers = [mcp_post(server, keys["green-slow"]) for _ in range(4)]
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200], answers[0].text
+    assert answers[3].status_code == 429 and answers[3].json()["error"]["code"] == "rate_limit_exceeded"
+    assert int(answers[3].headers["retry-after"]) >= 1
 
 
 async def test_aistack_mcp_serve_over_stdio(tmp_path: Path) -> None:

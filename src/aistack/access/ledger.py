@@ -38,7 +38,7 @@ def tokens_of(entry: dict[str, Any]) -> tuple[int, int]:
 
 def event_of(entry: dict[str, Any]) -> UsageEvent | None:
     """The ledger row of a request's access-log entry; None for what is not an API call."""
-    if not str(entry.get("path", "")).startswith("/v1/") or "principal" not in entry:
+    if not str(entry.get("path", "")).startswith(("/v1/", "/mcp")) or "principal" not in entry:
         return None
     prompt, completion = tokens_of(entry)
     status = int(entry.get("status") or 0)

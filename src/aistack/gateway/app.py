@@ -85,11 +85,12 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(console_router)  # the page itself holds no data: every call it makes needs the key
     if settings.observability.metrics:
         app.include_router(metrics.router)
-    guards = [Depends(authenticate), Depends(Quota(container.quotas, container.metrics))]  # the caller, its quotas
+    quota = Quota(container.quotas, container.metrics)
+    guards = [Depends(authenticate), Depends(quota)]  # the caller, its quotas
     if settings.llm.backend == "slots":
         guards.append(Depends(StickyKey(settings.deploy.sticky_header)))
     app.include_router(admin.router, responses=ERROR_RESPONSES)
-    mcp = McpEndpoint(container)
+    mcp = McpEndpoint(container, quota)
     if settings.server.mcp:  # its key check is its own: MCP clients send the gateway's key
         app.add_route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False)
     for router in (openai.router, responses.router, embeddings.router, rag.router, snapshots.router, agents.router, access.router):

@@ -1,8 +1,10 @@
-"""The /v1 API's per-request guards after authentication: the caller's quotas (their decision is
+"""The API's per-request guards after authentication: the caller's quotas (their decision is
 left in the request scope; the middleware turns it into x-ratelimit-* headers and charges the
 answer's usage) and the key an A/B split sticks to."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import Request
 
@@ -10,6 +12,7 @@ from aistack.access.quotas import Quotas, who
 from aistack.errors import QuotaExceeded, RateLimited
 from aistack.gateway.auth import Caller
 from aistack.metrics import Metrics
+from aistack.principals import Principal
 
 ALL_MODELS = "*"  # the limit applies before the body (and its model) is read
 
@@ -19,7 +22,12 @@ class Quota:
         self.quotas, self.metrics = quotas, metrics
 
     async def __call__(self, request: Request, caller: Caller) -> None:
-        state = request.scope.setdefault("state", {})
+        await self.admit(caller, request.scope)
+
+    async def admit(self, caller: Principal, scope: dict[str, Any]) -> None:
+        """Raises when a limit refuses; else leaves the decision, and what charges the answer, in
+        the request's scope (/v1 routes and /mcp alike)."""
+        state = scope.setdefault("state", {})
         try:
             state["ratelimit"] = await self.quotas.admit(caller)
         except (RateLimited, QuotaExceeded) as exc:

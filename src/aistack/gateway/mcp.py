@@ -1,7 +1,8 @@
 """`/mcp`: aistack's MCP server over streamable HTTP, on the gateway, with the gateway's keys.
 
-The key is checked before MCP sees the request (401 in OpenAI's shape otherwise), and the
-principal rides in the request's scope to the tools (aistack/mcp/server.py), which check scopes
+The key is checked before MCP sees the request (401 in OpenAI's shape otherwise), then the key's
+rate limits, token limits and budgets, as on /v1 (429). The principal rides in the request's scope
+to the tools (aistack/mcp/server.py), which check scopes
 and ownership as the HTTP API does. The endpoint is stateless (every POST stands alone), so any
 gateway behind nginx can answer it. The MCP SDK loads, in a worker thread, on the first request:
 a gateway nobody asks over MCP never imports it. The Host check of the SDK is off: the key is
@@ -21,6 +22,7 @@ from aistack.gateway.middleware import request_log
 
 if TYPE_CHECKING:
     from aistack.container import Container
+    from aistack.gateway.guards import Quota
 
 PATH = "/mcp"
 
@@ -28,8 +30,9 @@ PATH = "/mcp"
 class McpEndpoint:
     """An ASGI endpoint: authenticate, start the MCP app once, hand the request over."""
 
-    def __init__(self, container: Container):
+    def __init__(self, container: Container, quota: Quota):
         self.container = container
+        self.quota = quota  # /v1's rate limits, token limits and budgets, per key
         self._app: Any = None
         self._starting = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -38,14 +41,16 @@ class McpEndpoint:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
             principal = await principal_of(self.container.access, scope)
-            request_log(scope).update(principal=principal.name, team=principal.team, key_id=principal.key_id)
+            entry = request_log(scope)
+            entry.update(principal=principal.name, team=principal.team, key_id=principal.key_id)
+            await self.quota.admit(principal, scope)  # the middleware charges the usage the tools log
             app = await self._started()
         except AistackError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        from aistack.mcp.server import PRINCIPAL
+        from aistack.mcp.server import PRINCIPAL, USAGE
 
-        await app({**scope, PRINCIPAL: principal}, receive, send)
+        await app({**scope, PRINCIPAL: principal, USAGE: entry}, receive, send)
 
     async def _started(self) -> Any:
         async with self._starting:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aistack.mcp")
 PRINCIPAL = "aistack.principal"  # where the HTTP adapter leaves the caller in the request's scope
+USAGE = "aistack.usage"  # the request's log entry: tools that generate add their usage (charged, ledgered)
 MAX_QUERY = 2_000
 
 
@@ -65,6 +66,17 @@ def _caller(fixed: Principal | None, ctx: Context) -> Principal:
     if PRINCIPAL not in scope:
         raise ToolFailed("no caller: this MCP endpoint needs the gateway's key")
     return scope[PRINCIPAL]
+
+
+def _log_usage(ctx: Context, model: str | None, usage: dict[str, Any]) -> None:
+    """Over HTTP: what a tool's generation used, into the request's log entry, which the gateway
+    charges to the key's token limits and budgets and writes to the usage ledger."""
+    entry = (getattr(ctx.request_context.request, "scope", None) or {}).get(USAGE)
+    if entry is None:
+        return
+    entry["model"] = model
+    for field in ("prompt_tokens", "completion_tokens"):
+        entry[field] = (entry.get(field) or 0) + int(usage.get(field) or 0)
 
 
 def _guarded(function: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -120,6 +132,7 @@ def build_server(services: McpServices, fixed: Principal | None = None) -> MCPSe
         """An answer from a collection's documents, with the sources it cites."""
         answer = await services.knowledge().answer(_caller(fixed, ctx), Question(question),
                                                    RetrievalOptions(collection=collection))
+        _log_usage(ctx, answer.get("model"), answer.get("usage") or {})
         message = answer["choices"][0]["message"]
         return {"answer": message.get("content"), "sources": [
             {k: v for k, v in s.items() if k in ("filename", "source", "page", "score")} for s in answer["sources"]]}
