@@ -130,6 +130,7 @@ def mcp_post(server: ServerProcess, key: str) -> httpx.Response:
 async def test_mcp_spends_the_keys_token_budget_and_lands_in_the_usage_ledger(gateway) -> None:
     server, keys = gateway
     async with over_http(server.url, keys["red-budget"]) as session:
+        await session.list_tools()  # the client checks results against these: no request after the ask
         failed, answer = await call(session, "ask_collection", question="When does the lighthouse ferry leave?",
                                     collection="harbour")
         assert not failed, answer
