@@ -141,3 +141,59 @@ def test_hybrid_retrieval_works_on_chroma_too(chroma_server: ServerProcess, tmp_
 
 def test_hybrid_retrieval_works_on_pgvector_too(pgvector_url: str, tmp_path: Path) -> None:
     hybrid_retrieval_finds_the_ports_page({"backend": "pgvector", "pgvector": {"url": pgvector_url}}, tmp_path)
+
+
+def exact_points(store, name: str) -> dict[str, tuple]:
+    return {p.id: (p.vector.tolist(), p.text, p.payload) for p in store.points(name)}
+
+
+def test_collections_migrate_copies_each_collection_exactly_and_it_stays_its_teams(pgvector_url: str,
+                                                                                  tmp_path: Path) -> None:
+    import anyio
+    import numpy as np
+    from support.cli import invoke
+    from support.corpus import mixed_folder
+
+    from aistack.container import Container
+    from aistack.principals import Principal
+
+    home = tmp_path / "home"
+    env = {"AISTACK_HOME": str(home), "AISTACK_VECTORSTORE__PGVECTOR__URL": pgvector_url}
+    embedded = Container(Settings(home=home))
+    embedded.knowledge.ingestor.ingest_path("red__manuals", mixed_folder(tmp_path / "docs"))  # team red's
+    embedded.knowledge.ingestor.ingest_path("handbook", tmp_path / "docs")  # the default team's
+    before = {name: exact_points(embedded.store, name) for name in ("red__manuals", "handbook")}
+    embedded.store.close()  # the command opens the embedded folder itself
+
+    done = invoke("collections", "migrate", "--to", "pgvector", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name, points in before.items():
+        assert f"{name}: {len(points)} points copied to pgvector" in done.stdout
+    again = invoke("collections", "migrate", "--to", "pgvector", env=env)
+    assert again.returncode == 0 and again.stdout.count("already in pgvector, left as it is") == 2
+
+    moved = Container(Settings.model_validate({"home": str(home), "vectorstore": {
+        "backend": "pgvector", "pgvector": {"url": pgvector_url}}}))
+    try:
+        for name, points in before.items():
+            after = exact_points(moved.store, name)
+            assert after.keys() == points.keys()
+            for id_, (vector, text, payload) in points.items():
+                assert after[id_][1:] == (text, payload)
+                assert np.allclose(after[id_][0], vector, rtol=0, atol=1e-6)
+        red, blue = Principal("red-key", team="red"), Principal("blue-key", team="blue")
+        assert [c.name for c in anyio.run(moved.knowledge.collections, red)] == ["manuals"]
+        assert [c.name for c in anyio.run(moved.knowledge.collections, blue)] == []
+    finally:
+        for name in before:
+            moved.store.delete_collection(name)
+        moved.store.close()
+
+
+def test_collections_migrate_to_the_store_in_use_or_an_unknown_one_is_an_error(tmp_path: Path) -> None:
+    from support.cli import invoke
+
+    same = invoke("collections", "migrate", "--to", "qdrant", env={"AISTACK_HOME": str(tmp_path)})
+    assert same.returncode == 1 and "is the store in use" in same.stderr
+    unknown = invoke("collections", "migrate", "--to", "nosuch", env={"AISTACK_HOME": str(tmp_path)})
+    assert unknown.returncode == 1 and "unknown vector store backend 'nosuch'" in unknown.stderr

@@ -4,6 +4,7 @@ configured (--url or client.url), in this process otherwise."""
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,41 @@ def delete_collection(name: str, url: str = URL) -> None:
     """Delete a collection and all its chunks."""
     with_client(url, lambda c: c.delete_collection(name))
     console.print(f"deleted collection {name}")
+
+
+@collections_app.command("migrate")
+def migrate_collections(
+    to: str = typer.Option(..., "--to", help="The store to copy into: its section of vectorstore (pgvector, chroma, "
+                           "qdrant) says where."),
+    names: list[str] = typer.Argument(None, help="Collections as stored (a team's: <team>__<name>). Default: all."),
+) -> None:
+    """Copy collections from vectorstore.backend into another store, then switch vectorstore.backend
+    to it. Runs on the stores directly: stop a gateway that holds an embedded store first. Existing
+    collections in the target are left alone."""
+    from aistack.errors import AistackError, Conflict
+    from aistack.registry import MissingDependency, UnknownBackend
+    from aistack.vectorstore import create_store
+    from aistack.vectorstore.copy import copy_collection
+
+    config = settings()
+    if to == config.vectorstore.backend:
+        fail(f"--to {to} is the store in use (vectorstore.backend); name another")
+    with ExitStack() as opened:
+        try:
+            source = create_store(config)
+            opened.callback(source.close)
+            target = create_store(config, to)
+            opened.callback(target.close)
+            for name in names or [c.name for c in source.list_collections()]:
+                try:
+                    console.print(f"{name}: {copy_collection(source, target, name)} points copied to {to}")
+                except Conflict:
+                    console.print(f"{name}: already in {to}, left as it is")
+        except (MissingDependency, UnknownBackend) as exc:
+            fail(str(exc))
+        except AistackError as exc:
+            fail(exc.message)
+    console.print(f"now set vectorstore.backend: {to}")
 
 
 def with_client(url: str | None, action: Any) -> Any:
