@@ -33,6 +33,18 @@ class TestEmbeddedQdrant(VectorStoreContract):
         store.close()
 
 
+class TestEmbeddedQdrantEdge(VectorStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path):
+        store = create_store(edge_settings(tmp_path))
+        yield store
+        store.close()
+
+
+def edge_settings(home: Path, **extra: object) -> Settings:
+    return Settings.model_validate({"home": str(home), "vectorstore": {"qdrant": {"embedded": "edge", **extra}}})
+
+
 class TestChromaServer(VectorStoreContract):
     @pytest.fixture
     def store(self, chroma_server: ServerProcess):
@@ -197,3 +209,70 @@ def test_collections_migrate_to_the_store_in_use_or_an_unknown_one_is_an_error(t
     assert same.returncode == 1 and "is the store in use" in same.stderr
     unknown = invoke("collections", "migrate", "--to", "nosuch", env={"AISTACK_HOME": str(tmp_path)})
     assert unknown.returncode == 1 and "unknown vector store backend 'nosuch'" in unknown.stderr
+
+
+def test_edge_indexes_in_child_processes_and_keeps_every_write_made_meanwhile(tmp_path: Path) -> None:
+    import uuid
+
+    import numpy as np
+
+    from aistack.vectorstore import Point
+
+    rng = np.random.default_rng(0)
+    vectors: dict[str, np.ndarray] = {}
+
+    def put(store, numbers) -> None:
+        points = []
+        for i in numbers:
+            vector = rng.normal(size=8).astype(np.float32)
+            vectors[str(uuid.UUID(int=i + 1))] = vector / np.linalg.norm(vector)
+            points.append(Point(str(uuid.UUID(int=i + 1)), vectors[str(uuid.UUID(int=i + 1))], f"t{i}",
+                                {"source": f"s{i % 7}"}))
+        store.upsert("big", points)
+
+    store = create_store(edge_settings(tmp_path, seal_at=100))
+    store.create_collection("big", 8, {})
+    for start in range(0, 1200, 60):  # builds start at 100 live points and run while writes go on
+        put(store, range(start, start + 60))
+        gone = str(uuid.UUID(int=start + 1))
+        store.delete_ids("big", {gone})
+        del vectors[gone]
+        put(store, [start + 10, max(0, start - 50)])  # rewritten: the newest vector must win
+    assert store.indexed("big", timeout=120)
+    sealed = store._get("big").sealed
+    assert 1 <= len(sealed) <= 4 and store._get("big").live.count(__import__("qdrant_edge").CountRequest()) < 100
+
+    def check(store) -> None:
+        assert store.describe("big").points == len(vectors)
+        back = {p.id: p.vector for p in store.points("big")}
+        assert back.keys() == vectors.keys()
+        assert all(np.allclose(back[i], v, atol=1e-6) for i, v in vectors.items())
+        for point_id in list(vectors)[::37]:
+            [best] = store.search("big", vectors[point_id], 1)
+            assert best.id == point_id and best.score == pytest.approx(1.0, abs=1e-4)
+        assert len(store.search("big", vectors[point_id], 5, where={"source": "s3"})) == 5
+
+    check(store)
+    store.close()
+    reopened = create_store(edge_settings(tmp_path, seal_at=100))
+    try:
+        check(reopened)
+    finally:
+        reopened.close()
+
+
+def test_edge_held_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from aistack.settings.model import Settings; from aistack.vectorstore import create_store; "
+        f"s = create_store(Settings.model_validate({{'home': {str(tmp_path)!r}, 'vectorstore': {{'qdrant': "
+        "{'embedded': 'edge'}}})); print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreLocked, match="in use by another process.*--url"):
+            create_store(edge_settings(tmp_path))
+    finally:
+        holder.kill()
+        holder.wait()

@@ -80,7 +80,14 @@ class EmbeddingsSettings(Section):
 
 class QdrantSettings(Section):
     url: str | None = Field(None, description="Qdrant server or cluster URL. Empty: embedded Qdrant in `path`.")
-    path: Path | None = Field(None, description="Embedded Qdrant folder. Empty: <home>/qdrant.")
+    path: Path | None = Field(None, description="Embedded Qdrant folder. Empty: <home>/qdrant-edge (edge), "
+                              "<home>/qdrant (local).")
+    embedded: Literal["edge", "local"] = Field(
+        "local", description="The engine of embedded Qdrant (no url). edge: qdrant-edge, Qdrant's engine in "
+        "process with HNSW indexes (built in a child process once a collection's unindexed points reach seal_at); "
+        "local: qdrant-client's local mode, exact search in Python (p95 271 ms at 100k points, docs/benchmarks.md).")
+    seal_at: int = Field(20_000, ge=100, description="edge: unindexed points of a collection before a child process "
+                         "indexes them (the seed's indexing threshold).")
     api_key: SecretStr | None = Field(None, description="Qdrant API key.")
     api_key_file: Path | None = Field(None, description="File holding the Qdrant API key.")
     prefer_grpc: bool = Field(True, description="Talk gRPC (port grpc_port) to a server, as the seed does.")

@@ -74,8 +74,13 @@ class QdrantStore:
         return self.url or str(self.path)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> QdrantStore:
-        return cls(settings.vectorstore.qdrant, settings.home)
+    def from_settings(cls, settings: Settings) -> Any:
+        config = settings.vectorstore.qdrant
+        if not config.url and config.embedded == "edge":
+            from aistack.vectorstore.qdrant_edge import QdrantEdgeStore
+
+            return QdrantEdgeStore(Path(config.path or settings.home / "qdrant-edge"), config.seal_at)
+        return cls(config, settings.home)
 
     def _call(self, collection: str, action: Callable[[], T]) -> T:
         """Run a call on one collection; a missing collection is NotFound, an unreachable server
