@@ -5,7 +5,9 @@ with use_responses_api."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import httpx
 import openai
@@ -119,20 +121,24 @@ def test_the_agents_sdk_runs_an_agent_with_a_function_tool(embedded_gateway: Ser
         asked.append(city)
         return f"It is 18 C and sunny in {city}."
 
-    client = openai.AsyncOpenAI(base_url=embedded_gateway.url + "/v1", api_key="unused", max_retries=0)
-    model = OpenAIResponsesModel(model=MODEL, openai_client=client)
-    # The 135M model calls the tool again on every turn it may, so the run ends on the tool's
-    # result; the tool-less agent below shows a final output the model wrote itself.
-    agent = Agent(name="weather", instructions="Answer with the tool's result.", tools=[get_weather], model=model,
-                  model_settings=ModelSettings(tool_choice="required", temperature=0, max_tokens=64),
-                  tool_use_behavior="stop_on_first_tool")
-    result = Runner.run_sync(agent, "What is the weather in Paris?", max_turns=4)
+    async def both() -> tuple[Any, Any]:
+        # one loop for the client's whole life, closed on it: a client left to the collector closes
+        # its connections on whatever loop runs then, and fails there
+        async with openai.AsyncOpenAI(base_url=embedded_gateway.url + "/v1", api_key="unused", max_retries=0) as client:
+            model = OpenAIResponsesModel(model=MODEL, openai_client=client)
+            # The 135M model calls the tool again on every turn it may, so the run ends on the tool's
+            # result; the tool-less agent below shows a final output the model wrote itself.
+            agent = Agent(name="weather", instructions="Answer with the tool's result.", tools=[get_weather],
+                          model=model, model_settings=ModelSettings(tool_choice="required", temperature=0, max_tokens=64),
+                          tool_use_behavior="stop_on_first_tool")
+            writer = Agent(name="writer", instructions="Answer in one short sentence.", model=model,
+                           model_settings=ModelSettings(temperature=0, max_tokens=256))
+            return (await Runner.run(agent, "What is the weather in Paris?", max_turns=4),
+                    await Runner.run(writer, "Name a primary colour.", max_turns=1))
+
+    result, answer = asyncio.run(both())
     assert asked and result.final_output == f"It is 18 C and sunny in {asked[0]}."
     assert [item.type for item in result.new_items] == ["tool_call_item", "tool_call_output_item"]
-
-    writer = Agent(name="writer", instructions="Answer in one short sentence.", model=model,
-                   model_settings=ModelSettings(temperature=0, max_tokens=256))
-    answer = Runner.run_sync(writer, "Name a primary colour.", max_turns=1)
     assert isinstance(answer.final_output, str) and answer.final_output.strip()
     assert answer.raw_responses[0].usage.output_tokens > 0
 

@@ -1,5 +1,6 @@
-"""Every vector store passes the same contract: embedded Qdrant, Chroma (a real server and a local
-folder) and pgvector (a real PostgreSQL 18 with pgvector 0.8)."""
+"""Every vector store passes the same contract: embedded Qdrant (on qdrant-edge, the default, and
+in qdrant-client's local mode), Chroma (a real server and a local folder) and pgvector (a real
+PostgreSQL 18 with pgvector 0.8)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     server.stop()
 
 
-class TestEmbeddedQdrant(VectorStoreContract):
+class TestEmbeddedQdrantLocalMode(VectorStoreContract):
     @pytest.fixture
     def store(self, tmp_path: Path):
-        store = create_store(Settings(home=tmp_path), "qdrant")
+        store = create_store(Settings.model_validate({"home": str(tmp_path), "vectorstore": {"qdrant": {
+            "embedded": "local"}}}))
         yield store
         store.close()
 
@@ -123,7 +125,8 @@ def test_embedded_qdrant_held_by_another_process_is_a_clear_error(tmp_path: Path
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreLocked, match="in use by another process.*--url"):
-            create_store(Settings(home=tmp_path), "qdrant")
+            create_store(Settings.model_validate({"home": str(tmp_path), "vectorstore": {"qdrant": {
+                "embedded": "local"}}}))
     finally:
         holder.kill()
         holder.wait()
@@ -276,3 +279,29 @@ def test_edge_held_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_local_mode_folder_moves_to_qdrant_edge_once_and_exactly(tmp_path: Path) -> None:
+    from aistack.testing.vectorstore import point, unit
+
+    old = create_store(Settings.model_validate({"home": str(tmp_path), "vectorstore": {"qdrant": {"embedded": "local"}}}))
+    old.create_collection("red__notes", 8, {"embedder": "test"})
+    points = [point("docs/a.md", i, unit(1, i, 3)) for i in range(40)]
+    old.upsert("red__notes", points)
+    old.close()
+
+    moved = create_store(edge_settings(tmp_path))
+    try:
+        assert [c.name for c in moved.list_collections()] == ["red__notes"]
+        assert moved.describe("red__notes").metadata["embedder"] == "test"
+        back = {p.id: p for p in moved.points("red__notes")}
+        assert {i: (b.text, b.payload) for i, b in back.items()} == {p.id: (p.text, p.payload) for p in points}
+        moved.delete_collection("red__notes")
+    finally:
+        moved.close()
+    again = create_store(edge_settings(tmp_path))  # once: what was deleted since does not come back
+    try:
+        assert again.list_collections() == []
+    finally:
+        again.close()
+    assert (tmp_path / "qdrant" / "collection").is_dir()  # the old folder is left as it was

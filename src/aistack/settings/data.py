@@ -83,9 +83,10 @@ class QdrantSettings(Section):
     path: Path | None = Field(None, description="Embedded Qdrant folder. Empty: <home>/qdrant-edge (edge), "
                               "<home>/qdrant (local).")
     embedded: Literal["edge", "local"] = Field(
-        "local", description="The engine of embedded Qdrant (no url). edge: qdrant-edge, Qdrant's engine in "
+        "edge", description="The engine of embedded Qdrant (no url). edge: qdrant-edge, Qdrant's engine in "
         "process with HNSW indexes (built in a child process once a collection's unindexed points reach seal_at); "
-        "local: qdrant-client's local mode, exact search in Python (p95 271 ms at 100k points, docs/benchmarks.md).")
+        "a <home>/qdrant folder of the old default is copied in once. local: qdrant-client's local mode, exact "
+        "search in Python (p95 271 ms at 100k points, docs/benchmarks.md), the default until December 2026.")
     seal_at: int = Field(20_000, ge=100, description="edge: unindexed points of a collection before a child process "
                          "indexes them (the seed's indexing threshold).")
     api_key: SecretStr | None = Field(None, description="Qdrant API key.")

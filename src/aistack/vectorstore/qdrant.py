@@ -4,6 +4,8 @@ Each collection has one named dense vector ("dense", cosine)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -32,6 +34,7 @@ from aistack.vectorstore.base import (
     summarise,
 )
 
+log = logging.getLogger("aistack.vectorstore.qdrant")
 DENSE = "dense"
 PAGE = 512
 T = TypeVar("T")
@@ -79,7 +82,10 @@ class QdrantStore:
         if not config.url and config.embedded == "edge":
             from aistack.vectorstore.qdrant_edge import QdrantEdgeStore
 
-            return QdrantEdgeStore(Path(config.path or settings.home / "qdrant-edge"), config.seal_at)
+            store = QdrantEdgeStore(Path(config.path or settings.home / "qdrant-edge"), config.seal_at)
+            if config.path is None:
+                migrate_local_mode(settings.home / "qdrant", store)
+            return store
         return cls(config, settings.home)
 
     def _call(self, collection: str, action: Callable[[], T]) -> T:
@@ -198,6 +204,27 @@ class QdrantStore:
     def close(self) -> None:
         with self.lock:
             self.client.close()
+
+
+MIGRATED = "migrated-from-local-mode.json"
+
+
+def migrate_local_mode(folder: Path, store: Any) -> None:
+    """Once, into an empty qdrant-edge folder: every collection of the local-mode folder that
+    aistack used before (<home>/qdrant), copied exactly. The old folder is left as it was."""
+    marker = Path(store.path) / MIGRATED
+    if marker.exists() or not (folder / "collection").is_dir() or store.list_collections():
+        return
+    old = QdrantStore(QdrantSettings(path=folder, embedded="local"), folder)
+    try:
+        from aistack.vectorstore.copy import copy_collection
+
+        copied = {c.name: copy_collection(old, store, c.name) for c in old.list_collections()}
+    finally:
+        old.close()
+    marker.write_text(json.dumps({"from": str(folder), "collections": copied}))
+    log.warning("embedded Qdrant moved to qdrant-edge: %d collections copied from %s (it can be removed)",
+                len(copied), folder, extra={"fields": {"collections": copied}})
 
 
 def open_embedded(path: Path) -> QdrantClient:
