@@ -201,10 +201,11 @@ class QdrantEdgeStore:
         return hits
 
     def _records(self, name: str, where: Where | None, payload: bool, vectors: bool) -> Iterator[Any]:
+        """Every record of every shard, a page at a time, with the lock held throughout: a seal
+        that finished halfway would move points past the iteration."""
         with self.lock:
-            shards = self._get(name).shards()
-            records = [r for shard in shards for r in _scroll(shard, where, payload, vectors)]
-        return iter(records)
+            for shard in self._get(name).shards():
+                yield from _scroll(shard, where, payload, vectors)
 
     def ids_for_source(self, name: str, source: str) -> set[str]:
         return {str(r.id) for r in self._records(name, {SOURCE: source}, False, False)}
