@@ -275,8 +275,18 @@ class QdrantEdgeStore:
                     rows.write(json.dumps({"id": str(record.id), "payload": record.payload}) + "\n")
         np.save(work / "vectors.npy", np.asarray(vectors, dtype=np.float32))
         c.touched = set()
-        threading.Thread(target=self._seal, args=(c, work, exported, merged),
+        threading.Thread(target=self._seal_or_give_up, args=(c, work, exported, merged),
                          name=f"qdrant-edge-seal-{c.folder.name}", daemon=True).start()
+
+    def _seal_or_give_up(self, c: Collection, work: Path, exported: list[str], merged: list[str]) -> None:
+        try:
+            self._seal(c, work, exported, merged)
+        except Exception:  # noqa: BLE001 - the points stay live and searchable; a later write retries
+            log.exception("sealing a qdrant-edge shard failed", extra={"fields": {"collection": c.name}})
+            with self.lock:
+                c.builder, c.touched = None, None
+                c.retry_at = c.live.count(edge.CountRequest(exact=True)) + self.seal_at
+            shutil.rmtree(work, ignore_errors=True)
 
     def _seal(self, c: Collection, work: Path, exported: list[str], merged: list[str]) -> None:
         """On the thread that waits for it, the child dies with it (PR_SET_PDEATHSIG): a gateway
