@@ -305,3 +305,22 @@ def test_the_local_mode_folder_moves_to_qdrant_edge_once_and_exactly(tmp_path: P
     finally:
         again.close()
     assert (tmp_path / "qdrant" / "collection").is_dir()  # the old folder is left as it was
+
+
+def test_edge_keeps_the_points_of_a_failed_build_live_and_searchable(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import aistack.vectorstore.qdrant_edge as qdrant_edge
+    from aistack.testing.vectorstore import point, unit
+
+    monkeypatch.setattr(qdrant_edge.sys, "executable", "/bin/false")  # every build's child exits 1
+    store = create_store(edge_settings(tmp_path, seal_at=100))
+    try:
+        store.create_collection("c", 8, {})
+        points = [point("a", i, unit(1, i % 5, i)) for i in range(120)]
+        store.upsert("c", points)
+        assert store.indexed("c", timeout=30)  # given up, not retried at once
+        assert store._get("c").sealed == {} and store.describe("c").points == 120
+        assert store.search("c", points[7].vector, 1)[0].id == points[7].id
+        assert not [p for p in (tmp_path / "qdrant-edge").glob("*/build-*")]  # its export is cleaned up
+    finally:
+        store.close()
