@@ -256,9 +256,12 @@ def test_edge_indexes_in_child_processes_and_keeps_every_write_made_meanwhile(tm
         assert len(store.search("big", vectors[point_id], 5, where={"source": "s3"})) == 5
 
     check(store)
+    put(store, range(2000, 2150))  # a build starts; closing the store cuts it off
     store.close()
     reopened = create_store(edge_settings(tmp_path, seal_at=100))
     try:
+        assert reopened.indexed("big", timeout=120)  # the cut-off build is started again on opening
+        assert reopened._get("big").live.count(__import__("qdrant_edge").CountRequest()) < 100
         check(reopened)
     finally:
         reopened.close()

@@ -107,6 +107,9 @@ class QdrantEdgeStore:
         for spec_file in sorted(path.glob("*/collection.json")):
             collection = self._load(spec_file.parent, json.loads(spec_file.read_text()))
             self._collections[collection.name] = collection
+            if collection.live.count(edge.CountRequest(exact=True)) >= seal_at:  # a build the last process cut off
+                with self.lock:
+                    self._start_seal(collection)
 
     # --- folders and shards -------------------------------------------------------------
 
