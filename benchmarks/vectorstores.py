@@ -182,11 +182,12 @@ def run(size: int, queries: int, stores: list[str], pg_url: str | None) -> list[
     for name in stores:
         home = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
         if name == "qdrant":
-            results.append(aistack_store("aistack embedded Qdrant (local mode, the default)", Settings(home=home),
+            settings = Settings.model_validate({"home": str(home), "vectorstore": {"qdrant": {"embedded": "local"}}})
+            results.append(aistack_store("aistack embedded Qdrant in local mode (the default until 2026-12)", settings,
                                          vectors, asked, truth, lambda home=home: folder_mb(home)))
         elif name == "qdrant-edge-store":
             settings = Settings.model_validate({"home": str(home), "vectorstore": {"qdrant": {"embedded": "edge"}}})
-            results.append(aistack_store("aistack embedded Qdrant on qdrant-edge (embedded: edge)", settings,
+            results.append(aistack_store("aistack embedded Qdrant on qdrant-edge (embedded: edge, the default)", settings,
                                          vectors, asked, truth, lambda home=home: folder_mb(home)))
         elif name == "chroma":
             settings = Settings.model_validate({"home": str(home), "vectorstore": {"backend": "chroma"}})
