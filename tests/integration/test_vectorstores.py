@@ -242,8 +242,10 @@ def test_edge_indexes_in_child_processes_and_keeps_every_write_made_meanwhile(tm
         del vectors[gone]
         put(store, [start + 10, max(0, start - 50)])  # rewritten: the newest vector must win
     assert store.indexed("big", timeout=120)
-    sealed = store._get("big").sealed
-    assert 1 <= len(sealed) <= 4 and store._get("big").live.count(__import__("qdrant_edge").CountRequest()) < 100
+    big = store._get("big")
+    assert 1 <= len(big.sealed) <= 4 and big.live.count(__import__("qdrant_edge").CountRequest()) < 100
+    # no shard left behind: merged ones and each old live shard (which keeps every point it ever held) are gone
+    assert {p.name for p in big.folder.iterdir() if p.is_dir()} == {big.live_name, *big.sealed}
 
     def check(store) -> None:
         assert store.describe("big").points == len(vectors)

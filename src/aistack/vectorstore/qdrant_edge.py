@@ -62,6 +62,7 @@ class Collection:
     metadata: dict[str, Any]
     folder: Path
     live: Any
+    live_name: str = LIVE
     sealed: dict[str, Any] = field(default_factory=dict)  # shard folder name -> EdgeShard, oldest first
     touched: set[str] | None = None  # ids written or deleted while a seal builds (None: no build)
     builder: subprocess.Popen[bytes] | None = None
@@ -72,7 +73,8 @@ class Collection:
         return [self.live, *self.sealed.values()]
 
     def save(self) -> None:
-        spec = {"name": self.name, "dimension": self.dimension, "metadata": self.metadata, "sealed": list(self.sealed)}
+        spec = {"name": self.name, "dimension": self.dimension, "metadata": self.metadata, "live": self.live_name,
+                "sealed": list(self.sealed)}
         temporary = self.folder / "collection.json.tmp"
         temporary.write_text(json.dumps(spec))
         temporary.replace(self.folder / "collection.json")
@@ -115,11 +117,12 @@ class QdrantEdgeStore:
 
     @staticmethod
     def _load(folder: Path, spec: dict[str, Any]) -> Collection:
-        for stray in folder.iterdir():  # a build that did not finish
-            if stray.is_dir() and stray.name not in (LIVE, *spec["sealed"]):
+        live = spec.get("live", LIVE)
+        for stray in folder.iterdir():  # a build or a live shard's renewal that did not finish
+            if stray.is_dir() and stray.name not in (live, *spec["sealed"]):
                 shutil.rmtree(stray, ignore_errors=True)
         collection = Collection(spec["name"], int(spec["dimension"]), spec["metadata"], folder,
-                                edge.EdgeShard.load(str(folder / LIVE)),
+                                edge.EdgeShard.load(str(folder / live)), live,
                                 {name: edge.EdgeShard.load(str(folder / name)) for name in spec["sealed"]})
         live_ids = [str(r.id) for r in _scroll(collection.live, None, False, False)]
         for start in range(0, len(live_ids), PAGE):  # a crash between a swap-in and its clean-up
@@ -141,9 +144,8 @@ class QdrantEdgeStore:
             folder = self.path / folder_of(name)
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
-            live = edge.EdgeShard.create(str(folder / LIVE), shard_config(dimension))
-            live.update(edge.UpdateOperation.create_field_index(SOURCE, edge.PayloadSchemaType.Keyword))
-            collection = Collection(name, dimension, {**metadata, "dimension": dimension}, folder, live)
+            collection = Collection(name, dimension, {**metadata, "dimension": dimension}, folder,
+                                    new_live_shard(folder / LIVE, dimension))
             collection.save()
             self._collections[name] = collection
         return self.describe(name)
@@ -166,6 +168,23 @@ class QdrantEdgeStore:
                 raise NotFound(f"collection '{name}' does not exist")
             self._close(c)
             shutil.rmtree(c.folder, ignore_errors=True)
+
+    @staticmethod
+    def _renew_live(c: Collection, sealed_ids: set[str]) -> None:
+        """A new live shard with what the old one holds beyond `sealed_ids` (the writes made during
+        the build). The old one is dropped: a shard that is never optimized keeps every point it
+        ever held on disk, deleted or not. Called with the lock held."""
+        name = f"live-{uuid.uuid4().hex[:8]}"
+        live = new_live_shard(c.folder / name, c.dimension)
+        kept = [edge.Point(str(r.id), r.vector, r.payload) for r in _scroll(c.live, None, True, True)
+                if str(r.id) not in sealed_ids]
+        for start in range(0, len(kept), PAGE):
+            live.update(edge.UpdateOperation.upsert_points(kept[start:start + PAGE]))
+        old_shard, old_name = c.live, c.live_name
+        c.live, c.live_name = live, name
+        c.save()
+        old_shard.close()
+        shutil.rmtree(c.folder / old_name, ignore_errors=True)
 
     @staticmethod
     def _close(c: Collection) -> None:
@@ -345,13 +364,17 @@ class QdrantEdgeStore:
             c.save()  # from here the new shard is the collection's; what follows is clean-up
             for old in merged:
                 shutil.rmtree(c.folder / old, ignore_errors=True)
-            fresh = sorted(set(exported) - touched)
-            for start in range(0, len(fresh), PAGE):
-                c.live.update(edge.UpdateOperation.delete_points(fresh[start:start + PAGE]))
+            self._renew_live(c, set(exported) - touched)
             log.info("qdrant-edge shard indexed", extra={"fields": {
                 "collection": c.name, "points": len(exported), "shards": len(c.sealed)}})
             if c.live.count(edge.CountRequest(exact=True)) >= self.seal_at:  # written while this one built
                 self._start_seal(c)
+
+
+def new_live_shard(folder: Path, dimension: int) -> Any:
+    shard = edge.EdgeShard.create(str(folder), shard_config(dimension))
+    shard.update(edge.UpdateOperation.create_field_index(SOURCE, edge.PayloadSchemaType.Keyword))
+    return shard
 
 
 def _scroll(shard: Any, where: Where | None, payload: bool, vectors: bool) -> Iterator[Any]:
