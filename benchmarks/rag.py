@@ -80,7 +80,7 @@ def paragraph(rng: random.Random, pool: list[str]) -> str:
 
 def make_corpus(root: Path, megabytes: float, shards: int, seed: int = 7) -> list[Path]:
     """Files of about 100 KB: 60% Markdown with headings, 25% text, 15% PDF (by text bytes)."""
-    from corpus import write_pdf
+    from support.corpus import write_pdf
 
     rng = random.Random(seed)
     words = sentences()
