@@ -80,7 +80,7 @@ def test_the_page_is_served_without_a_key_and_holds_no_data(gateway: ServerProce
 
 
 def test_a_wrong_key_is_refused_then_an_answer_streams_in(page) -> None:
-    assert page.is_visible("#login")
+    page.wait_for_selector("#login", state="visible")  # the script shows it once loaded: is_visible would not wait
     sign_in(page, "not-the-key")
     page.wait_for_selector("#login-error:has-text('That key was not accepted')")
     assert "not-the-key" not in page.url
